@@ -1,0 +1,37 @@
+"""Write one entry of benchmarks/results.json (shape: ../shared/docs/BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def machine(threads: int | None = None) -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    used = f", {threads} threads used" if threads else ""
+    return f"{model}, {os.cpu_count()} cores{used}, {memory_gib:.0f} GiB memory, no GPU"
+
+
+def write_entry(name: str, metrics: dict[str, float | int], threads: int | None = None) -> None:
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"benchmarks": {}}
+    data["benchmarks"][name] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(threads),
+        "command": "python " + " ".join(sys.argv),
+        "metrics": metrics,
+    }
+    RESULTS.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

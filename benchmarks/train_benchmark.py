@@ -1,0 +1,200 @@
+"""Train benchmark: dataset → self-built base → fine-tune → evaluate, on the full corpus.
+
+    python benchmarks/train_benchmark.py --corpus ../shared/data/naver_movie_reviews.tsv.gz
+
+Runs on the CPU (2 cores in the committed results) with no network. Every stage keeps
+its output in --work-dir (default ~/.cache/cinesense-bench) and is skipped when that
+output already exists for the same data and settings, so the one-off pretraining is not
+repeated. Writes the ``train`` entry of benchmarks/results.json and benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cinesense.config import PretrainSettings, Settings, TrainSettings
+from cinesense.data.corpus import read_corpus
+from cinesense.data.dataset import build_dataset, load_dataset, save_dataset
+from cinesense.model.batching import set_threads
+from cinesense.model.finetune import TRAINING_MANIFEST, finetune
+from cinesense.model.pretrain import MANIFEST, pretrain, text_fingerprint
+from cinesense.model.report import evaluation_report
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import RESULTS, write_entry  # noqa: E402
+
+log = logging.getLogger("train_benchmark")
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=Path("../shared/data/naver_movie_reviews.tsv.gz"))
+    parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache/cinesense-bench")
+    parser.add_argument("--pretrain-minutes", type=float, default=80.0)
+    parser.add_argument("--finetune-minutes", type=float, default=40.0)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stop-after", choices=["dataset", "pretrain", "finetune", "evaluate"],
+                        default="evaluate")
+    return parser.parse_args()
+
+
+def stage_dataset(args: argparse.Namespace, settings: Settings) -> Path:
+    directory = args.work_dir / "dataset"
+    if (directory / "manifest.json").exists():
+        log.info("dataset: reusing %s", directory)
+        return directory
+    started = time.monotonic()
+    dataset = build_dataset(read_corpus(args.corpus), settings.data)
+    save_dataset(dataset, directory)
+    log.info("dataset: %s in %.1f min", dataset.manifest.sizes, (time.monotonic() - started) / 60)
+    return directory
+
+
+def stage_pretrain(args: argparse.Namespace, dataset_dir: Path) -> Path:
+    """Pretrain on train + validation text only: test movies stay unseen, even unlabelled."""
+    directory = args.work_dir / "base-small"
+    dataset = load_dataset(dataset_dir)
+    texts = [*dataset["train"]["text"], *dataset["validation"]["text"]]
+    settings = PretrainSettings(preset="small", epochs=10, max_minutes=args.pretrain_minutes)
+    manifest_path = directory / MANIFEST
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest["data_fingerprint"] == text_fingerprint(texts):
+            log.info("pretrain: reusing %s (%.1f min)", directory, manifest["minutes"])
+            return directory
+    result = pretrain(texts, directory, settings, {"dataset": dataset.manifest.fingerprint},
+                      progress=False)
+    log.info("pretrain: %d steps, loss %.3f, %.1f min", result.steps, result.final_loss,
+             result.minutes)
+    return directory
+
+
+def stage_finetune(args: argparse.Namespace, settings: Settings, dataset_dir: Path,
+                   base_dir: Path) -> Path:
+    directory = args.work_dir / "sentiment-small"
+    train = TrainSettings(base_model=str(base_dir), learning_rate=args.learning_rate,
+                          batch_size=64, epochs=3, max_minutes=args.finetune_minutes,
+                          eval_every_steps=1500, early_stopping_patience=4)
+    settings = settings.model_copy(update={"train": train})
+    result = finetune(load_dataset(dataset_dir), directory, settings, progress=False)
+    log.info("finetune: %d steps (best %d, validation accuracy %.4f) in %.1f min", result.steps,
+             result.best_step, result.best_validation_accuracy, result.minutes)
+    return directory
+
+
+def stage_evaluate(args: argparse.Namespace, settings: Settings, dataset_dir: Path,
+                   base_dir: Path, model_dir: Path) -> None:
+    dataset = load_dataset(dataset_dir)
+    started = time.monotonic()
+    report = evaluation_report(model_dir, dataset, settings, with_baseline=True)
+    log.info("evaluate: %.1f min", (time.monotonic() - started) / 60)
+    (args.work_dir / "evaluation.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    model, baseline = report["model"], report["baseline"]
+    base_manifest = json.loads((base_dir / MANIFEST).read_text())
+    train_manifest = json.loads((model_dir / TRAINING_MANIFEST).read_text())
+    metrics = {
+        "accuracy": round(model["accuracy"], 4),
+        "macro_f1": round(model["macro_f1"], 4),
+        "roc_auc": round(model["roc_auc"], 4),
+        "ece": round(model["ece"], 4),
+        "accuracy_natural_mix": round(model["accuracy_natural_mix"], 4),
+        "baseline_accuracy": round(baseline["accuracy"], 4),
+        "baseline_macro_f1": round(baseline["macro_f1"], 4),
+        "rating_mae": round(model["rating_mae"], 3),
+        "rating_spearman": round(model["rating_spearman"], 4),
+        "baseline_rating_mae": round(baseline["rating_mae"], 3),
+        "behaviour_pass_rate": round(model["behaviour"]["pass_rate"], 4),
+        "baseline_behaviour_pass_rate": round(baseline["behaviour"]["pass_rate"], 4),
+        "finetune_minutes": train_manifest["minutes"],
+        "pretrain_minutes": base_manifest["minutes"],
+        "pretrain_steps": base_manifest["steps"],
+        "finetune_steps": train_manifest["steps"],
+        "model_mb": round(_size_mb(model_dir / "model.safetensors"), 1),
+        "parameters_m": round(_parameters(model_dir) / 1e6, 2),
+        "test_reviews": model["test_balanced_reviews"],
+        "test_rated_reviews": model["test_rated_reviews"],
+        "test_movies": model["test_movies"],
+        "train_reviews": dataset.manifest.sizes["train"],
+    }
+    write_entry("train", metrics, threads=args.threads)
+    write_markdown(metrics, report)
+
+
+def _size_mb(path: Path) -> float:
+    return path.stat().st_size / 2**20
+
+
+def _parameters(model_dir: Path) -> int:
+    from safetensors import safe_open  # noqa: PLC0415
+
+    with safe_open(model_dir / "model.safetensors", "np") as weights:
+        return sum(int(np.prod(weights.get_slice(k).get_shape())) for k in weights.keys())  # noqa: SIM118
+
+
+def write_markdown(metrics: dict[str, float | int], report: dict[str, object]) -> None:
+    entry = json.loads(RESULTS.read_text())["benchmarks"]["train"]
+    behaviour = report["model"]["behaviour"]["by_kind"]  # type: ignore[index]
+    lines = [
+        "## train — self-built Korean BERT (small) on the Naver corpus",
+        "",
+        f"Machine: {entry['machine']}. Date: {entry['date']}. Command: `{entry['command']}`",
+        "",
+        f"Test: {metrics['test_reviews']} class-balanced labelled reviews and "
+        f"{metrics['test_rated_reviews']} rated reviews from {metrics['test_movies']} movies "
+        "that no training or pretraining step saw.",
+        "",
+        "| | model | TF-IDF + LR baseline |",
+        "|---|---|---|",
+        f"| binary accuracy (balanced) | {metrics['accuracy']:.4f} | {metrics['baseline_accuracy']:.4f} |",
+        f"| macro-F1 | {metrics['macro_f1']:.4f} | {metrics['baseline_macro_f1']:.4f} |",
+        f"| rating MAE (1–10, all ratings) | {metrics['rating_mae']:.3f} | {metrics['baseline_rating_mae']:.3f} |",
+        f"| behavioural pass rate | {metrics['behaviour_pass_rate']:.3f} | {metrics['baseline_behaviour_pass_rate']:.3f} |",
+        "",
+        f"Model: {metrics['parameters_m']} M parameters, {metrics['model_mb']} MB. "
+        f"ROC-AUC {metrics['roc_auc']}, ECE {metrics['ece']}, rating Spearman "
+        f"{metrics['rating_spearman']}, accuracy on the natural class mix "
+        f"{metrics['accuracy_natural_mix']}.",
+        f"Pretraining {metrics['pretrain_minutes']} min ({metrics['pretrain_steps']} steps); "
+        f"fine-tuning {metrics['finetune_minutes']} min ({metrics['finetune_steps']} steps).",
+        "Behaviour by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in behaviour.items()) + ".",
+        "",
+    ]
+    markdown = HERE / "RESULTS.md"
+    text = markdown.read_text() if markdown.exists() else "# Benchmark results\n\n"
+    start = text.find("## train —")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + text[end + 1 if end >= 0 else len(text):]
+    markdown.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
+                        stream=sys.stderr)
+    args = parse_args()
+    set_threads(args.threads)
+    settings = Settings()
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    dataset_dir = stage_dataset(args, settings)
+    if args.stop_after == "dataset":
+        return
+    base_dir = stage_pretrain(args, dataset_dir)
+    if args.stop_after == "pretrain":
+        return
+    model_dir = stage_finetune(args, settings, dataset_dir, base_dir)
+    if args.stop_after == "finetune":
+        return
+    stage_evaluate(args, settings, dataset_dir, base_dir, model_dir)
+
+
+if __name__ == "__main__":
+    main()

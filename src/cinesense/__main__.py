@@ -1,0 +1,3 @@
+from cinesense.cli import app
+
+app(prog_name="cinesense")

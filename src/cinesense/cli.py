@@ -1,0 +1,243 @@
+"""The ``cinesense`` command line: datasets, pretraining, training, evaluation, prediction."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from cinesense.config import Settings, get_settings
+from cinesense.errors import CinesenseError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="cinesense: Korean movie-review sentiment, from corpus to model.")
+log = logging.getLogger("cinesense")
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_DATASET = "default"
+EXAMPLE_REVIEW = "배우들 연기가 정말 좋았고 마지막 장면에서 울었어요"
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def friendly_errors(command: F) -> F:
+    """Print a CinesenseError's message (no traceback) and exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CinesenseError as error:
+            _fail(str(error))
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing half-written was kept.")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from cinesense.model.batching import set_threads  # noqa: PLC0415 - torch is slow to import
+
+    set_threads(settings.num_threads)
+    return settings
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _dataset_dir(settings: Settings, dataset: str) -> Path:
+    path = Path(dataset)
+    return path if path.is_dir() or "/" in dataset else settings.datasets_dir / dataset
+
+
+DatasetOpt = Annotated[str, typer.Option(help="Dataset name (under CINESENSE_HOME) or directory.")]
+ModelOpt = Annotated[Path | None, typer.Option(help="Model directory (default: the last trained).")]
+
+
+@app.command()
+@friendly_errors
+def download(force: Annotated[bool, typer.Option(help="Download again.")] = False) -> None:
+    """Download the Naver review corpus (real installs; needs the network)."""
+    from cinesense.data.corpus import download_corpus  # noqa: PLC0415
+
+    typer.echo(download_corpus(_settings(), force=force))
+
+
+@app.command("build-dataset")
+@friendly_errors
+def build_dataset_command(
+    corpus: Annotated[list[Path] | None, typer.Option(
+        help="Review file(s): Naver corpus TSV or NSMC ratings_*.txt, .gz allowed. "
+             "Default: the sample bundled with the package.")] = None,
+    name: Annotated[str, typer.Option(help="Dataset name.")] = DEFAULT_DATASET,
+) -> None:
+    """Normalize, label, deduplicate and split reviews by movie; print the manifest."""
+    import pandas as pd  # noqa: PLC0415
+
+    from cinesense.data.corpus import read_corpus, sample_corpus_path  # noqa: PLC0415
+    from cinesense.data.dataset import build_dataset, save_dataset  # noqa: PLC0415
+
+    settings = _settings()
+    files = corpus or [sample_corpus_path()]
+    frame = pd.concat([read_corpus(path) for path in files], ignore_index=True)
+    dataset = build_dataset(frame, settings.data)
+    directory = save_dataset(dataset, _dataset_dir(settings, name))
+    manifest = dataset.manifest
+    _echo_json({"directory": str(directory), "fingerprint": manifest.fingerprint,
+                "sizes": manifest.sizes, "movies": manifest.movies,
+                "label_counts": manifest.label_counts, "dropped": manifest.dropped})
+
+
+@app.command()
+@friendly_errors
+def pretrain(
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    preset: Annotated[str | None, typer.Option(help="tiny (tests) or small (real use).")] = None,
+    text_file: Annotated[list[Path] | None, typer.Option(
+        help="Extra review files (any supported format); labels are not needed.")] = None,
+    epochs: Annotated[float | None, typer.Option(min=0.01)] = None,
+    max_minutes: Annotated[float | None, typer.Option(min=0.01)] = None,
+    out: Annotated[Path | None, typer.Option(help="Default: CINESENSE_HOME/models/base.")] = None,
+) -> None:
+    """Build the self-built Korean BERT base: WordPiece vocabulary + masked-LM pretraining.
+
+    Uses the text of the dataset's train and validation splits (never its test movies)
+    plus any --text-file.
+    """
+    from cinesense.data.corpus import read_corpus  # noqa: PLC0415
+    from cinesense.data.dataset import load_dataset  # noqa: PLC0415
+    from cinesense.model.pretrain import pretrain as run_pretrain  # noqa: PLC0415
+    from cinesense.text import normalize_review  # noqa: PLC0415
+
+    settings = _settings()
+    overrides = {k: v for k, v in {"preset": preset, "epochs": epochs,
+                                    "max_minutes": max_minutes}.items() if v is not None}
+    if preset is not None and preset not in ("tiny", "small"):
+        raise typer.BadParameter("preset must be 'tiny' or 'small'", param_hint="--preset")
+    pretrain_settings = settings.pretrain.model_copy(update=overrides)
+    data = load_dataset(_dataset_dir(settings, dataset))
+    texts = [*data["train"]["text"], *data["validation"]["text"]]
+    for path in text_file or []:
+        texts.extend(normalize_review(t) for t in read_corpus(path)["text"])
+    target = out or settings.self_built_base_dir
+    result = run_pretrain(texts, target, pretrain_settings,
+                          {"dataset": data.manifest.fingerprint,
+                           "extra_files": [str(p) for p in text_file or []]})
+    _echo_json({"directory": str(target), "steps": result.steps,
+                "mlm_loss": round(result.final_loss, 4), "minutes": round(result.minutes, 2)})
+
+
+@app.command()
+@friendly_errors
+def train(
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    base_model: Annotated[str | None, typer.Option(
+        help="'self-built', a model directory or a hub id (e.g. klue/bert-base).")] = None,
+    epochs: Annotated[float | None, typer.Option(min=0.01)] = None,
+    learning_rate: Annotated[float | None, typer.Option(min=0.0)] = None,
+    max_train_samples: Annotated[int | None, typer.Option(min=1)] = None,
+    max_minutes: Annotated[float | None, typer.Option(min=0.01)] = None,
+    out: Annotated[Path | None, typer.Option(help="Default: CINESENSE_HOME/models/sentiment.")]
+    = None,
+) -> None:
+    """Fine-tune the sentiment + rating model on a dataset."""
+    from cinesense.data.dataset import load_dataset  # noqa: PLC0415
+    from cinesense.model.finetune import finetune  # noqa: PLC0415
+
+    settings = _settings()
+    overrides = {k: v for k, v in {"base_model": base_model, "epochs": epochs,
+                                    "learning_rate": learning_rate,
+                                    "max_train_samples": max_train_samples,
+                                    "max_minutes": max_minutes}.items() if v is not None}
+    settings = settings.model_copy(update={"train": settings.train.model_copy(update=overrides)})
+    data = load_dataset(_dataset_dir(settings, dataset))
+    target = out or settings.models_dir / "sentiment"
+    result = finetune(data, target, settings)
+    _echo_json({"directory": str(target), "steps": result.steps, "best_step": result.best_step,
+                "validation_accuracy": round(result.best_validation_accuracy, 4),
+                "minutes": round(result.minutes, 2)})
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    model: ModelOpt = None,
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    baseline: Annotated[bool, typer.Option(help="Also train and score the TF-IDF baseline.")]
+    = True,
+    report: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")]
+    = None,
+) -> None:
+    """Score a model on the dataset's test movies, beside the TF-IDF baseline."""
+    from cinesense.data.dataset import load_dataset  # noqa: PLC0415
+    from cinesense.model.report import evaluation_report  # noqa: PLC0415
+
+    settings = _settings()
+    data = load_dataset(_dataset_dir(settings, dataset))
+    result = evaluation_report(model or settings.models_dir / "sentiment", data, settings,
+                               with_baseline=baseline)
+    if report:
+        report.write_text(json.dumps(result, ensure_ascii=False, indent=2))
+    _echo_json(result)
+
+
+@app.command()
+@friendly_errors
+def predict(
+    texts: Annotated[list[str] | None, typer.Argument(help="Review text(s).")] = None,
+    model: ModelOpt = None,
+    file: Annotated[Path | None, typer.Option(help="A file with one review per line.")] = None,
+) -> None:
+    """Predict sentiment and a 1–10 rating for reviews."""
+    from cinesense.model.predict import TorchPredictor  # noqa: PLC0415
+
+    settings = _settings()
+    reviews = list(texts or [])
+    if file is not None:
+        if not file.exists():
+            _fail(f"{file}: file not found.")
+        reviews.extend(line for line in file.read_text(encoding="utf-8").splitlines())
+    reviews = [r for r in reviews if r.strip()]
+    if not reviews:
+        _fail("no review text given. Pass text as arguments or --file with one review per line.")
+    predictor = TorchPredictor.from_directory(model or settings.models_dir / "sentiment")
+    _echo_json([p.__dict__ for p in predictor.predict(reviews)])
+
+
+@app.command()
+@friendly_errors
+def quickstart(
+    preset: Annotated[str, typer.Option(help="Base model size.")] = "tiny",
+) -> None:
+    """The main job on embedded defaults: sample → dataset → base model → train → predict."""
+    settings = _settings()
+    typer.secho("1/5 building a dataset from the bundled sample", bold=True, err=True)
+    build_dataset_command(corpus=None, name=DEFAULT_DATASET)
+    typer.secho(f"2/5 pretraining the {preset} self-built Korean BERT", bold=True, err=True)
+    pretrain(dataset=DEFAULT_DATASET, preset=preset, epochs=None, max_minutes=None,
+             text_file=None, out=None)
+    typer.secho("3/5 fine-tuning on the sample", bold=True, err=True)
+    train(dataset=DEFAULT_DATASET, base_model="self-built", epochs=None, learning_rate=None,
+          max_train_samples=None, max_minutes=None, out=None)
+    typer.secho("4/5 evaluating on held-out movies", bold=True, err=True)
+    evaluate(model=None, dataset=DEFAULT_DATASET, baseline=True,
+             report=settings.models_dir / "sentiment" / "evaluation.json")
+    typer.secho("5/5 predicting a review", bold=True, err=True)
+    predict(texts=[EXAMPLE_REVIEW], model=None, file=None)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,115 @@
+"""One typed settings object for every cinesense module.
+
+Values come from environment variables prefixed ``CINESENSE_`` (nested groups use a double
+underscore: ``CINESENSE_TRAIN__EPOCHS=3``) or from a ``.env`` file. Nothing else in the
+package reads the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The Naver movie review corpus (CC0) lives as per-movie JSON files in e9t/nsmc; the
+# archive of a pinned commit is the reproducible download.
+NSMC_COMMIT = "b6232e69290a826104357381560e18adbad23473"
+NSMC_ARCHIVE_URL = f"https://github.com/e9t/nsmc/archive/{NSMC_COMMIT}.tar.gz"
+
+
+class DataSettings(BaseModel):
+    corpus_url: str = Field(NSMC_ARCHIVE_URL, description="Archive of the Naver review corpus.")
+    corpus_sha256: str | None = Field(
+        None,
+        description="Expected SHA-256 of the downloaded archive. When unset, the first "
+        "download records its checksum and later reads verify against that record.",
+    )
+    download_timeout_s: float = Field(60.0, gt=0)
+    negative_max_rating: int = Field(4, ge=1, le=10, description="Ratings <= this are negative.")
+    positive_min_rating: int = Field(9, ge=1, le=10, description="Ratings >= this are positive.")
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    min_text_chars: int = Field(1, ge=1)
+    seed: int = 13
+
+
+class PretrainSettings(BaseModel):
+    preset: Literal["tiny", "small"] = "small"
+    vocab_size: int | None = Field(None, description="Overrides the preset's vocabulary size.")
+    max_length: int = Field(128, ge=16, le=512)
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0, description="Stop and save after this long.")
+    mlm_probability: float = Field(0.15, gt=0, lt=1)
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    seed: int = 13
+
+
+class TrainSettings(BaseModel):
+    base_model: str = Field(
+        "self-built",
+        description="'self-built' (the platform's own base in models/base), a local model "
+        "directory, or a Hugging Face hub id such as klue/bert-base.",
+    )
+    max_length: int = Field(128, ge=16, le=512)
+    batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0, description="Stop and keep the best so far.")
+    max_train_samples: int | None = Field(None, ge=1)
+    eval_every_steps: int = Field(500, ge=1)
+    early_stopping_patience: int = Field(3, ge=1)
+    warmup_fraction: float = Field(0.06, ge=0, lt=1)
+    seed: int = 13
+
+
+class Settings(BaseSettings):
+    """Every tunable of the platform. ``Settings()`` reads the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CINESENSE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    home: Path = Field(Path(".cinesense"), description="Where datasets and models are kept.")
+    log_level: str = "INFO"
+    hf_token: SecretStr | None = Field(None, description="Hugging Face token for private models.")
+    hf_offline: bool = Field(False, description="Never contact the Hugging Face hub.")
+    num_threads: int | None = Field(None, ge=1, description="Torch CPU threads (default: all).")
+
+    data: DataSettings = DataSettings()
+    pretrain: PretrainSettings = PretrainSettings()
+    train: TrainSettings = TrainSettings()
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def self_built_base_dir(self) -> Path:
+        return self.models_dir / "base"
+
+    @property
+    def corpus_cache_dir(self) -> Path:
+        return self.home / "corpus"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own ``Settings(...)`` instead."""
+    return Settings()

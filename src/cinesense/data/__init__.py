@@ -1,0 +1,1 @@
+"""Review corpora, the bundled sample, and labelled, movie-disjoint datasets."""

@@ -1,0 +1,1 @@
+"""Korean BERT: tokenizer, pretraining, fine-tuning, prediction and evaluation."""

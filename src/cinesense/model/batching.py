@@ -1,0 +1,78 @@
+"""Training-loop helpers shared by pretraining and fine-tuning."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def set_threads(num_threads: int | None) -> None:
+    torch.set_num_threads(num_threads or os.cpu_count() or 1)
+
+
+def length_bucketed_batches(
+    lengths: Sequence[int], batch_size: int, rng: random.Random, bucket_batches: int = 50
+) -> Iterator[list[int]]:
+    """Yield index batches of similar length (little padding) in a shuffled order."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    span = batch_size * bucket_batches
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start : start + span], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    yield from batches
+
+
+class Budget:
+    """Progress through a run limited by steps and, optionally, by wall-clock minutes.
+
+    The learning-rate schedule follows ``fraction`` — whichever limit is nearer — so a
+    time-limited run still warms up and decays properly.
+    """
+
+    def __init__(self, total_steps: int, max_minutes: float | None) -> None:
+        self.total_steps = max(1, total_steps)
+        self.max_seconds = max_minutes * 60 if max_minutes else None
+        self.started = time.monotonic()
+        self.step = 0
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def fraction(self) -> float:
+        by_steps = self.step / self.total_steps
+        by_time = self.elapsed / self.max_seconds if self.max_seconds else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    @property
+    def done(self) -> bool:
+        return self.fraction >= 1.0
+
+
+def warmup_linear_decay(budget: Budget, warmup_fraction: float) -> float:
+    """Learning-rate multiplier: linear warm-up, then linear decay to zero."""
+    fraction = budget.fraction
+    if warmup_fraction > 0 and fraction < warmup_fraction:
+        return max(fraction / warmup_fraction, 1e-3)
+    return max(0.0, (1.0 - fraction) / max(1e-9, 1.0 - warmup_fraction))
+
+
+def steps_for(n_examples: int, batch_size: int, epochs: float, max_steps: int | None) -> int:
+    steps = math.ceil(n_examples / batch_size * epochs)
+    return min(steps, max_steps) if max_steps else steps
