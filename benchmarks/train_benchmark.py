@@ -28,7 +28,7 @@ from cinesense.model.pretrain import MANIFEST, pretrain, text_fingerprint
 from cinesense.model.report import evaluation_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import RESULTS, write_entry  # noqa: E402
+from results import RESULTS, write_entry
 
 log = logging.getLogger("train_benchmark")
 HERE = Path(__file__).resolve().parent
@@ -36,14 +36,17 @@ HERE = Path(__file__).resolve().parent
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=Path("../shared/data/naver_movie_reviews.tsv.gz"))
+    parser.add_argument(
+        "--corpus", type=Path, default=Path("../shared/data/naver_movie_reviews.tsv.gz")
+    )
     parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache/cinesense-bench")
     parser.add_argument("--pretrain-minutes", type=float, default=80.0)
     parser.add_argument("--finetune-minutes", type=float, default=40.0)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--stop-after", choices=["dataset", "pretrain", "finetune", "evaluate"],
-                        default="evaluate")
+    parser.add_argument(
+        "--stop-after", choices=["dataset", "pretrain", "finetune", "evaluate"], default="evaluate"
+    )
     return parser.parse_args()
 
 
@@ -71,28 +74,43 @@ def stage_pretrain(args: argparse.Namespace, dataset_dir: Path) -> Path:
         if manifest["data_fingerprint"] == text_fingerprint(texts):
             log.info("pretrain: reusing %s (%.1f min)", directory, manifest["minutes"])
             return directory
-    result = pretrain(texts, directory, settings, {"dataset": dataset.manifest.fingerprint},
-                      progress=False)
-    log.info("pretrain: %d steps, loss %.3f, %.1f min", result.steps, result.final_loss,
-             result.minutes)
+    result = pretrain(
+        texts, directory, settings, {"dataset": dataset.manifest.fingerprint}, progress=False
+    )
+    log.info(
+        "pretrain: %d steps, loss %.3f, %.1f min", result.steps, result.final_loss, result.minutes
+    )
     return directory
 
 
-def stage_finetune(args: argparse.Namespace, settings: Settings, dataset_dir: Path,
-                   base_dir: Path) -> Path:
+def stage_finetune(
+    args: argparse.Namespace, settings: Settings, dataset_dir: Path, base_dir: Path
+) -> Path:
     directory = args.work_dir / "sentiment-small"
-    train = TrainSettings(base_model=str(base_dir), learning_rate=args.learning_rate,
-                          batch_size=64, epochs=3, max_minutes=args.finetune_minutes,
-                          eval_every_steps=1500, early_stopping_patience=4)
+    train = TrainSettings(
+        base_model=str(base_dir),
+        learning_rate=args.learning_rate,
+        batch_size=64,
+        epochs=3,
+        max_minutes=args.finetune_minutes,
+        eval_every_steps=1500,
+        early_stopping_patience=4,
+    )
     settings = settings.model_copy(update={"train": train})
     result = finetune(load_dataset(dataset_dir), directory, settings, progress=False)
-    log.info("finetune: %d steps (best %d, validation accuracy %.4f) in %.1f min", result.steps,
-             result.best_step, result.best_validation_accuracy, result.minutes)
+    log.info(
+        "finetune: %d steps (best %d, validation accuracy %.4f) in %.1f min",
+        result.steps,
+        result.best_step,
+        result.best_validation_accuracy,
+        result.minutes,
+    )
     return directory
 
 
-def stage_evaluate(args: argparse.Namespace, settings: Settings, dataset_dir: Path,
-                   base_dir: Path, model_dir: Path) -> None:
+def stage_evaluate(
+    args: argparse.Namespace, settings: Settings, dataset_dir: Path, base_dir: Path, model_dir: Path
+) -> None:
     dataset = load_dataset(dataset_dir)
     started = time.monotonic()
     report = evaluation_report(model_dir, dataset, settings, with_baseline=True)
@@ -134,10 +152,14 @@ def _size_mb(path: Path) -> float:
 
 
 def _parameters(model_dir: Path) -> int:
-    from safetensors import safe_open  # noqa: PLC0415
+    from safetensors import safe_open
 
     with safe_open(model_dir / "model.safetensors", "np") as weights:
         return sum(int(np.prod(weights.get_slice(k).get_shape())) for k in weights.keys())  # noqa: SIM118
+
+
+def _row(title: str, metrics: dict[str, float | int], name: str) -> str:
+    return f"| {title} | {metrics[name]:.4f} | {metrics['baseline_' + name]:.4f} |"
 
 
 def write_markdown(metrics: dict[str, float | int], report: dict[str, object]) -> None:
@@ -154,10 +176,10 @@ def write_markdown(metrics: dict[str, float | int], report: dict[str, object]) -
         "",
         "| | model | TF-IDF + LR baseline |",
         "|---|---|---|",
-        f"| binary accuracy (balanced) | {metrics['accuracy']:.4f} | {metrics['baseline_accuracy']:.4f} |",
-        f"| macro-F1 | {metrics['macro_f1']:.4f} | {metrics['baseline_macro_f1']:.4f} |",
-        f"| rating MAE (1–10, all ratings) | {metrics['rating_mae']:.3f} | {metrics['baseline_rating_mae']:.3f} |",
-        f"| behavioural pass rate | {metrics['behaviour_pass_rate']:.3f} | {metrics['baseline_behaviour_pass_rate']:.3f} |",
+        _row("binary accuracy (balanced)", metrics, "accuracy"),
+        _row("macro-F1", metrics, "macro_f1"),
+        _row("rating MAE (1–10, all ratings)", metrics, "rating_mae"),
+        _row("behavioural pass rate", metrics, "behaviour_pass_rate"),
         "",
         f"Model: {metrics['parameters_m']} M parameters, {metrics['model_mb']} MB. "
         f"ROC-AUC {metrics['roc_auc']}, ECE {metrics['ece']}, rating Spearman "
@@ -173,13 +195,14 @@ def write_markdown(metrics: dict[str, float | int], report: dict[str, object]) -
     start = text.find("## train —")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + text[end + 1 if end >= 0 else len(text):]
+        text = text[:start] + text[end + 1 if end >= 0 else len(text) :]
     markdown.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
     args = parse_args()
     set_threads(args.threads)
     settings = Settings()

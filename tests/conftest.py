@@ -17,13 +17,20 @@ from cinesense.data.dataset import Dataset, build_dataset
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared/data/naver_movie_reviews.tsv.gz"
 
 TINY_PRETRAIN = PretrainSettings(preset="tiny", epochs=4, batch_size=64, learning_rate=1e-3)
-TINY_TRAIN = dict(learning_rate=1e-3, epochs=5, batch_size=32, eval_every_steps=50,
-                  early_stopping_patience=3)
+TINY_TRAIN = dict(
+    learning_rate=1e-3, epochs=5, batch_size=32, eval_every_steps=50, early_stopping_patience=3
+)
 
 
 def tiny_settings(home: Path, **train: object) -> Settings:
-    return Settings(home=home, num_threads=1, environment="test", hf_offline=True,
-                    pretrain=TINY_PRETRAIN, train=TrainSettings(**{**TINY_TRAIN, **train}))
+    return Settings(
+        home=home,
+        num_threads=1,
+        environment="test",
+        hf_offline=True,
+        pretrain=TINY_PRETRAIN,
+        train=TrainSettings(**{**TINY_TRAIN, **train}),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -44,14 +51,16 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory, sample_dataset: Dataset)
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory, sample_dataset: Dataset,
-               tiny_base: Path) -> Path:
+def tiny_model(
+    tmp_path_factory: pytest.TempPathFactory, sample_dataset: Dataset, tiny_base: Path
+) -> Path:
     from cinesense.model.finetune import finetune
 
     home = tmp_path_factory.mktemp("home")
     directory = home / "sentiment"
-    finetune(sample_dataset, directory, tiny_settings(home, base_model=str(tiny_base)),
-             progress=False)
+    finetune(
+        sample_dataset, directory, tiny_settings(home, base_model=str(tiny_base)), progress=False
+    )
     return directory
 
 
@@ -63,6 +72,8 @@ def shared_corpus() -> Path:
     absent (a plain clone), the test is skipped with this explanation.
     """
     if not SHARED_CORPUS.exists():
-        pytest.skip(f"{SHARED_CORPUS} not found: this test reads the full Naver corpus that "
-                    "the project's shared/ folder provides beside the checkout.")
+        pytest.skip(
+            f"{SHARED_CORPUS} not found: this test reads the full Naver corpus that "
+            "the project's shared/ folder provides beside the checkout."
+        )
     return SHARED_CORPUS

@@ -32,8 +32,10 @@ def test_bundled_sample_reads() -> None:
 
 
 def test_naver_reader_keeps_quotes_and_na_like_text(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.tsv", NAVER_HEADER + '1\t10\t10\t2015-01-01\t"따옴표" 최고\n'
-                 "2\t10\t1\t2015-01-02\tNA\n")
+    path = write(
+        tmp_path / "c.tsv",
+        NAVER_HEADER + '1\t10\t10\t2015-01-01\t"따옴표" 최고\n2\t10\t1\t2015-01-02\tNA\n',
+    )
     frame = read_corpus(path)
     assert frame["text"].tolist() == ['"따옴표" 최고', "NA"]
     assert frame["rating"].tolist() == [10, 1]
@@ -89,12 +91,30 @@ def test_not_utf8(tmp_path: Path) -> None:
 
 def make_archive() -> bytes:
     reviews = [
-        {"review": "정말 좋았다", "date": "15.08.25", "rating": "10", "author": "abcd****",
-         "review_id": "11", "movie_id": "500"},
-        {"review": "  ", "date": "15.08.24", "rating": "1", "author": "efgh****",
-         "review_id": "12", "movie_id": "500"},
-        {"review": "그냥\t그래", "date": "15.08.23", "rating": "5", "author": "ijkl****",
-         "review_id": "13", "movie_id": "500"},
+        {
+            "review": "정말 좋았다",
+            "date": "15.08.25",
+            "rating": "10",
+            "author": "abcd****",
+            "review_id": "11",
+            "movie_id": "500",
+        },
+        {
+            "review": "  ",
+            "date": "15.08.24",
+            "rating": "1",
+            "author": "efgh****",
+            "review_id": "12",
+            "movie_id": "500",
+        },
+        {
+            "review": "그냥\t그래",
+            "date": "15.08.23",
+            "rating": "5",
+            "author": "ijkl****",
+            "review_id": "13",
+            "movie_id": "500",
+        },
     ]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -146,8 +166,9 @@ def test_download_checksum_mismatch(tmp_path: Path, corpus_server: tuple[str, by
     assert not (tmp_path / "corpus" / "naver_movie_reviews.tsv.gz").exists()
 
 
-def test_download_records_checksum_on_first_use(tmp_path: Path,
-                                                corpus_server: tuple[str, bytes]) -> None:
+def test_download_records_checksum_on_first_use(
+    tmp_path: Path, corpus_server: tuple[str, bytes]
+) -> None:
     url, archive = corpus_server
     settings = Settings(home=tmp_path, data=DataSettings(corpus_url=url))
     download_corpus(settings)
@@ -162,8 +183,10 @@ def test_download_offline_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port with nothing listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = Settings(home=tmp_path, data=DataSettings(
-        corpus_url=f"http://127.0.0.1:{port}/nsmc.tar.gz", download_timeout_s=5))
+    settings = Settings(
+        home=tmp_path,
+        data=DataSettings(corpus_url=f"http://127.0.0.1:{port}/nsmc.tar.gz", download_timeout_s=5),
+    )
     with pytest.raises(NetworkUnavailableError, match="--corpus PATH"):
         download_corpus(settings)
     assert not list((tmp_path / "corpus").iterdir())

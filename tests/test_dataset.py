@@ -63,9 +63,13 @@ def test_neutral_reviews_are_kept_for_the_rating_task(sample_dataset: Dataset) -
 
 def test_deduplicates_by_id_and_by_normalized_text() -> None:
     frame = synthetic()
-    extra = corpus([("0-0", "movie0", 1, "다른 텍스트"),            # same id as an existing review
-                    ("x-1", "movie1", 10, "영화 1 리뷰 1 최고"),    # a new text
-                    ("x-2", "movie2", 10, "영화   2 리뷰 2")])       # same text once normalized
+    extra = corpus(
+        [
+            ("0-0", "movie0", 1, "다른 텍스트"),  # same id as an existing review
+            ("x-1", "movie1", 10, "영화 1 리뷰 1 최고"),  # a new text
+            ("x-2", "movie2", 10, "영화   2 리뷰 2"),
+        ]
+    )  # same text once normalized
     dataset = build_dataset(pd.concat([frame, extra], ignore_index=True), DataSettings())
     assert dataset.manifest.dropped["duplicate_id"] == 1
     assert dataset.manifest.dropped["duplicate_text"] == 1
@@ -73,16 +77,19 @@ def test_deduplicates_by_id_and_by_normalized_text() -> None:
 
 
 def test_empty_texts_are_dropped_and_counted() -> None:
-    frame = pd.concat([synthetic(), corpus([("e", "movie1", 10, "   "), ("f", "movie1", 1, "")])],
-                      ignore_index=True)
+    frame = pd.concat(
+        [synthetic(), corpus([("e", "movie1", 10, "   "), ("f", "movie1", 1, "")])],
+        ignore_index=True,
+    )
     assert build_dataset(frame, DataSettings()).manifest.dropped["empty_text"] == 2
 
 
 def test_split_is_stable_when_reviews_are_added() -> None:
     settings = DataSettings(test_fraction=0.2, validation_fraction=0.2)
     first = build_dataset(synthetic(movies=60), settings)
-    more = pd.concat([synthetic(movies=60), corpus([("new", "movie999", 10, "새 영화 리뷰")])],
-                     ignore_index=True)
+    more = pd.concat(
+        [synthetic(movies=60), corpus([("new", "movie999", 10, "새 영화 리뷰")])], ignore_index=True
+    )
     second = build_dataset(more, settings)
     moved = {m for s in SPLITS for m in set(first[s]["movie_id"]) - set(second[s]["movie_id"])}
     assert len(moved) <= 2  # at most the movies at a split boundary move
@@ -111,11 +118,17 @@ def splits_of(dataset: Dataset) -> dict[str, pd.DataFrame]:
     [
         (lambda s: s["test"].__setitem__("movie_id", s["train"]["movie_id"].iloc[0]), "movie"),
         (lambda s: s["train"].loc.__setitem__((s["train"].index[0], "text"), " "), "empty text"),
-        (lambda s: s["validation"].loc.__setitem__((s["validation"].index[0], "rating"), 11),
-         "outside 1-10"),
+        (
+            lambda s: s["validation"].loc.__setitem__((s["validation"].index[0], "rating"), 11),
+            "outside 1-10",
+        ),
         (lambda s: s["train"].loc.__setitem__((s["train"].index[0], "label"), 7), "rating rule"),
-        (lambda s: s["test"].loc.__setitem__((s["test"].index[0], "text"),
-                                             s["train"]["text"].iloc[0]), "leakage"),
+        (
+            lambda s: s["test"].loc.__setitem__(
+                (s["test"].index[0], "text"), s["train"]["text"].iloc[0]
+            ),
+            "leakage",
+        ),
         (lambda s: s.__setitem__("test", s["test"].iloc[0:0]), "empty"),
     ],
 )
@@ -164,9 +177,17 @@ def test_load_missing_dataset(tmp_path: Path) -> None:
 
 
 def test_nsmc_rows_train_only() -> None:
-    nsmc = pd.DataFrame({"source": "nsmc", "review_id": ["a", "b"], "movie_id": "",
-                         "rating": pd.array([pd.NA, pd.NA], dtype="Int64"), "date": "",
-                         "text": ["좋은 영화", "나쁜 영화"], "nsmc_label": [1, 0]})
+    nsmc = pd.DataFrame(
+        {
+            "source": "nsmc",
+            "review_id": ["a", "b"],
+            "movie_id": "",
+            "rating": pd.array([pd.NA, pd.NA], dtype="Int64"),
+            "date": "",
+            "text": ["좋은 영화", "나쁜 영화"],
+            "nsmc_label": [1, 0],
+        }
+    )
     dataset = build_dataset(pd.concat([synthetic(), nsmc], ignore_index=True), DataSettings())
     train = dataset["train"]
     assert train.loc[train["source"] == "nsmc", "label"].tolist() == [1, 0]

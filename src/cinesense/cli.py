@@ -5,28 +5,42 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from cinesense.config import Settings, get_settings
 from cinesense.errors import CinesenseError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="cinesense: Korean movie-review sentiment, from corpus to model.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="cinesense: Korean movie-review sentiment, from corpus to model.",
+)
 log = logging.getLogger("cinesense")
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_DATASET = "default"
+QUICKSTART_EPOCHS = 4.0  # the bundled sample is small: a few passes over it take seconds
 EXAMPLE_REVIEW = "배우들 연기가 정말 좋았고 마지막 장면에서 울었어요"
 
 
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=1)
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    problems = [
+        f"CINESENSE_{'__'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+        for item in error.errors()
+    ]
+    return "invalid setting(s): " + "; ".join(problems) + ". Fix the environment or .env file."
 
 
 def friendly_errors(command: F) -> F:
@@ -38,6 +52,8 @@ def friendly_errors(command: F) -> F:
             return command(*args, **kwargs)
         except CinesenseError as error:
             _fail(str(error))
+        except ValidationError as error:
+            _fail(describe_settings_error(error))
         except KeyboardInterrupt:
             _fail("interrupted; nothing half-written was kept.")
 
@@ -46,9 +62,12 @@ def friendly_errors(command: F) -> F:
 
 def _settings() -> Settings:
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from cinesense.model.batching import set_threads  # noqa: PLC0415 - torch is slow to import
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from cinesense.model.batching import set_threads
 
     set_threads(settings.num_threads)
     return settings
@@ -71,7 +90,7 @@ ModelOpt = Annotated[Path | None, typer.Option(help="Model directory (default: t
 @friendly_errors
 def download(force: Annotated[bool, typer.Option(help="Download again.")] = False) -> None:
     """Download the Naver review corpus (real installs; needs the network)."""
-    from cinesense.data.corpus import download_corpus  # noqa: PLC0415
+    from cinesense.data.corpus import download_corpus
 
     typer.echo(download_corpus(_settings(), force=force))
 
@@ -79,16 +98,20 @@ def download(force: Annotated[bool, typer.Option(help="Download again.")] = Fals
 @app.command("build-dataset")
 @friendly_errors
 def build_dataset_command(
-    corpus: Annotated[list[Path] | None, typer.Option(
-        help="Review file(s): Naver corpus TSV or NSMC ratings_*.txt, .gz allowed. "
-             "Default: the sample bundled with the package.")] = None,
+    corpus: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Review file(s): Naver corpus TSV or NSMC ratings_*.txt, .gz allowed. "
+            "Default: the sample bundled with the package."
+        ),
+    ] = None,
     name: Annotated[str, typer.Option(help="Dataset name.")] = DEFAULT_DATASET,
 ) -> None:
     """Normalize, label, deduplicate and split reviews by movie; print the manifest."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from cinesense.data.corpus import read_corpus, sample_corpus_path  # noqa: PLC0415
-    from cinesense.data.dataset import build_dataset, save_dataset  # noqa: PLC0415
+    from cinesense.data.corpus import read_corpus, sample_corpus_path
+    from cinesense.data.dataset import build_dataset, save_dataset
 
     settings = _settings()
     files = corpus or [sample_corpus_path()]
@@ -96,9 +119,16 @@ def build_dataset_command(
     dataset = build_dataset(frame, settings.data)
     directory = save_dataset(dataset, _dataset_dir(settings, name))
     manifest = dataset.manifest
-    _echo_json({"directory": str(directory), "fingerprint": manifest.fingerprint,
-                "sizes": manifest.sizes, "movies": manifest.movies,
-                "label_counts": manifest.label_counts, "dropped": manifest.dropped})
+    _echo_json(
+        {
+            "directory": str(directory),
+            "fingerprint": manifest.fingerprint,
+            "sizes": manifest.sizes,
+            "movies": manifest.movies,
+            "label_counts": manifest.label_counts,
+            "dropped": manifest.dropped,
+        }
+    )
 
 
 @app.command()
@@ -106,8 +136,10 @@ def build_dataset_command(
 def pretrain(
     dataset: DatasetOpt = DEFAULT_DATASET,
     preset: Annotated[str | None, typer.Option(help="tiny (tests) or small (real use).")] = None,
-    text_file: Annotated[list[Path] | None, typer.Option(
-        help="Extra review files (any supported format); labels are not needed.")] = None,
+    text_file: Annotated[
+        list[Path] | None,
+        typer.Option(help="Extra review files (any supported format); labels are not needed."),
+    ] = None,
     epochs: Annotated[float | None, typer.Option(min=0.01)] = None,
     max_minutes: Annotated[float | None, typer.Option(min=0.01)] = None,
     out: Annotated[Path | None, typer.Option(help="Default: CINESENSE_HOME/models/base.")] = None,
@@ -117,14 +149,17 @@ def pretrain(
     Uses the text of the dataset's train and validation splits (never its test movies)
     plus any --text-file.
     """
-    from cinesense.data.corpus import read_corpus  # noqa: PLC0415
-    from cinesense.data.dataset import load_dataset  # noqa: PLC0415
-    from cinesense.model.pretrain import pretrain as run_pretrain  # noqa: PLC0415
-    from cinesense.text import normalize_review  # noqa: PLC0415
+    from cinesense.data.corpus import read_corpus
+    from cinesense.data.dataset import load_dataset
+    from cinesense.model.pretrain import pretrain as run_pretrain
+    from cinesense.text import normalize_review
 
     settings = _settings()
-    overrides = {k: v for k, v in {"preset": preset, "epochs": epochs,
-                                    "max_minutes": max_minutes}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"preset": preset, "epochs": epochs, "max_minutes": max_minutes}.items()
+        if v is not None
+    }
     if preset is not None and preset not in ("tiny", "small"):
         raise typer.BadParameter("preset must be 'tiny' or 'small'", param_hint="--preset")
     pretrain_settings = settings.pretrain.model_copy(update=overrides)
@@ -133,42 +168,67 @@ def pretrain(
     for path in text_file or []:
         texts.extend(normalize_review(t) for t in read_corpus(path)["text"])
     target = out or settings.self_built_base_dir
-    result = run_pretrain(texts, target, pretrain_settings,
-                          {"dataset": data.manifest.fingerprint,
-                           "extra_files": [str(p) for p in text_file or []]})
-    _echo_json({"directory": str(target), "steps": result.steps,
-                "mlm_loss": round(result.final_loss, 4), "minutes": round(result.minutes, 2)})
+    result = run_pretrain(
+        texts,
+        target,
+        pretrain_settings,
+        {"dataset": data.manifest.fingerprint, "extra_files": [str(p) for p in text_file or []]},
+    )
+    _echo_json(
+        {
+            "directory": str(target),
+            "steps": result.steps,
+            "mlm_loss": round(result.final_loss, 4),
+            "minutes": round(result.minutes, 2),
+        }
+    )
 
 
 @app.command()
 @friendly_errors
 def train(
     dataset: DatasetOpt = DEFAULT_DATASET,
-    base_model: Annotated[str | None, typer.Option(
-        help="'self-built', a model directory or a hub id (e.g. klue/bert-base).")] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(help="'self-built', a model directory or a hub id (e.g. klue/bert-base)."),
+    ] = None,
     epochs: Annotated[float | None, typer.Option(min=0.01)] = None,
     learning_rate: Annotated[float | None, typer.Option(min=0.0)] = None,
     max_train_samples: Annotated[int | None, typer.Option(min=1)] = None,
     max_minutes: Annotated[float | None, typer.Option(min=0.01)] = None,
-    out: Annotated[Path | None, typer.Option(help="Default: CINESENSE_HOME/models/sentiment.")]
-    = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Default: CINESENSE_HOME/models/sentiment.")
+    ] = None,
 ) -> None:
     """Fine-tune the sentiment + rating model on a dataset."""
-    from cinesense.data.dataset import load_dataset  # noqa: PLC0415
-    from cinesense.model.finetune import finetune  # noqa: PLC0415
+    from cinesense.data.dataset import load_dataset
+    from cinesense.model.finetune import finetune
 
     settings = _settings()
-    overrides = {k: v for k, v in {"base_model": base_model, "epochs": epochs,
-                                    "learning_rate": learning_rate,
-                                    "max_train_samples": max_train_samples,
-                                    "max_minutes": max_minutes}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "base_model": base_model,
+            "epochs": epochs,
+            "learning_rate": learning_rate,
+            "max_train_samples": max_train_samples,
+            "max_minutes": max_minutes,
+        }.items()
+        if v is not None
+    }
     settings = settings.model_copy(update={"train": settings.train.model_copy(update=overrides)})
     data = load_dataset(_dataset_dir(settings, dataset))
     target = out or settings.models_dir / "sentiment"
     result = finetune(data, target, settings)
-    _echo_json({"directory": str(target), "steps": result.steps, "best_step": result.best_step,
-                "validation_accuracy": round(result.best_validation_accuracy, 4),
-                "minutes": round(result.minutes, 2)})
+    _echo_json(
+        {
+            "directory": str(target),
+            "steps": result.steps,
+            "best_step": result.best_step,
+            "validation_accuracy": round(result.best_validation_accuracy, 4),
+            "minutes": round(result.minutes, 2),
+        }
+    )
 
 
 @app.command()
@@ -176,19 +236,20 @@ def train(
 def evaluate(
     model: ModelOpt = None,
     dataset: DatasetOpt = DEFAULT_DATASET,
-    baseline: Annotated[bool, typer.Option(help="Also train and score the TF-IDF baseline.")]
-    = True,
-    report: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")]
-    = None,
+    baseline: Annotated[
+        bool, typer.Option(help="Also train and score the TF-IDF baseline.")
+    ] = True,
+    report: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
 ) -> None:
     """Score a model on the dataset's test movies, beside the TF-IDF baseline."""
-    from cinesense.data.dataset import load_dataset  # noqa: PLC0415
-    from cinesense.model.report import evaluation_report  # noqa: PLC0415
+    from cinesense.data.dataset import load_dataset
+    from cinesense.model.report import evaluation_report
 
     settings = _settings()
     data = load_dataset(_dataset_dir(settings, dataset))
-    result = evaluation_report(model or settings.models_dir / "sentiment", data, settings,
-                               with_baseline=baseline)
+    result = evaluation_report(
+        model or settings.models_dir / "sentiment", data, settings, with_baseline=baseline
+    )
     if report:
         report.write_text(json.dumps(result, ensure_ascii=False, indent=2))
     _echo_json(result)
@@ -202,7 +263,7 @@ def predict(
     file: Annotated[Path | None, typer.Option(help="A file with one review per line.")] = None,
 ) -> None:
     """Predict sentiment and a 1–10 rating for reviews."""
-    from cinesense.model.predict import TorchPredictor  # noqa: PLC0415
+    from cinesense.model.predict import TorchPredictor
 
     settings = _settings()
     reviews = list(texts or [])
@@ -227,14 +288,35 @@ def quickstart(
     typer.secho("1/5 building a dataset from the bundled sample", bold=True, err=True)
     build_dataset_command(corpus=None, name=DEFAULT_DATASET)
     typer.secho(f"2/5 pretraining the {preset} self-built Korean BERT", bold=True, err=True)
-    pretrain(dataset=DEFAULT_DATASET, preset=preset, epochs=None, max_minutes=None,
-             text_file=None, out=None)
+    pretrain(
+        dataset=DEFAULT_DATASET,
+        preset=preset,
+        epochs=settings.pretrain.epochs
+        if "CINESENSE_PRETRAIN__EPOCHS" in os.environ
+        else QUICKSTART_EPOCHS,
+        max_minutes=None,
+        text_file=None,
+        out=None,
+    )
     typer.secho("3/5 fine-tuning on the sample", bold=True, err=True)
-    train(dataset=DEFAULT_DATASET, base_model="self-built", epochs=None, learning_rate=None,
-          max_train_samples=None, max_minutes=None, out=None)
+    train(
+        dataset=DEFAULT_DATASET,
+        base_model="self-built",
+        epochs=settings.train.epochs
+        if "CINESENSE_TRAIN__EPOCHS" in os.environ
+        else QUICKSTART_EPOCHS,
+        learning_rate=None,
+        max_train_samples=None,
+        max_minutes=None,
+        out=None,
+    )
     typer.secho("4/5 evaluating on held-out movies", bold=True, err=True)
-    evaluate(model=None, dataset=DEFAULT_DATASET, baseline=True,
-             report=settings.models_dir / "sentiment" / "evaluation.json")
+    evaluate(
+        model=None,
+        dataset=DEFAULT_DATASET,
+        baseline=True,
+        report=settings.models_dir / "sentiment" / "evaluation.json",
+    )
     typer.secho("5/5 predicting a review", bold=True, err=True)
     predict(texts=[EXAMPLE_REVIEW], model=None, file=None)
 

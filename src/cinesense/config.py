@@ -59,7 +59,9 @@ class TrainSettings(BaseModel):
     max_length: int = Field(128, ge=16, le=512)
     batch_size: int = Field(64, ge=1)
     eval_batch_size: int = Field(256, ge=1)
-    learning_rate: float = Field(1e-4, gt=0)
+    learning_rate: float | None = Field(
+        None, gt=0, description="Default: by model width (see finetune.default_learning_rate)."
+    )
     weight_decay: float = Field(0.01, ge=0)
     epochs: float = Field(3.0, gt=0)
     max_steps: int | None = Field(None, ge=1)

@@ -35,5 +35,5 @@ def normalize_review(text: str, max_repeat: int = 3) -> str:
     text = _TAG.sub(" ", text)
     text = unicodedata.normalize("NFC", text)
     text = _INVISIBLE.sub("", text)
-    text = re.sub(r"(.)\1{%d,}" % max_repeat, r"\1" * max_repeat, text)
+    text = re.sub(rf"(.)\1{{{max_repeat},}}", r"\1" * max_repeat, text)
     return _WHITESPACE.sub(" ", text).strip()

@@ -110,7 +110,7 @@ def _header(path: Path) -> list[str]:
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115 - returned to a with-block
+    return open(path, encoding="utf-8")
 
 
 def _read_tsv(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -253,10 +253,12 @@ def _convert_archive(archive: Path, target: Path) -> None:
         ) from error
     if not rows:
         raise DataError(f"{archive}: the archive holds no raw/*.json review files.")
-    with tempfile.NamedTemporaryFile("wb", dir=target.parent, delete=False) as tmp:
-        with gzip.open(tmp, "wt", encoding="utf-8") as out:
-            out.write("\t".join(NAVER_COLUMNS) + "\n")
-            out.writelines("\t".join(row) + "\n" for row in rows)
+    with (
+        tempfile.NamedTemporaryFile("wb", dir=target.parent, delete=False) as tmp,
+        gzip.open(tmp, "wt", encoding="utf-8") as out,
+    ):
+        out.write("\t".join(NAVER_COLUMNS) + "\n")
+        out.writelines("\t".join(row) + "\n" for row in rows)
     os.replace(tmp.name, target)
 
 

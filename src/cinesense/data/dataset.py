@@ -68,8 +68,10 @@ def build_dataset(
         frame.loc[known, "label"] = frame.loc[known, "nsmc_label"].astype(int)
         frame = frame.drop(columns="nsmc_label")
     frame["split"] = assign_splits(frame, settings)
-    splits = {name: frame[frame["split"] == name].drop(columns="split").reset_index(drop=True)
-              for name in SPLITS}
+    splits = {
+        name: frame[frame["split"] == name].drop(columns="split").reset_index(drop=True)
+        for name in SPLITS
+    }
     check_dataset(splits, settings)
     manifest = DatasetManifest(
         fingerprint=fingerprint(splits),
@@ -180,9 +182,12 @@ def check_dataset(splits: dict[str, pd.DataFrame], settings: DataSettings) -> No
                 problems.append(f"{len(movies)} movie(s) in both {first} and {second}")
             texts = set(a["text"]) & set(b["text"])
             if texts:
-                problems.append(f"{len(texts)} identical text(s) in both {first} and {second} "
-                                "(label leakage)")
-            ids = set(zip(a["source"], a["review_id"])) & set(zip(b["source"], b["review_id"]))
+                problems.append(
+                    f"{len(texts)} identical text(s) in both {first} and {second} (label leakage)"
+                )
+            ids = set(zip(a["source"], a["review_id"], strict=True)) & set(
+                zip(b["source"], b["review_id"], strict=True)
+            )
             if ids:
                 problems.append(f"{len(ids)} review id(s) in both {first} and {second}")
     train_labels = set(splits["train"]["label"].unique())

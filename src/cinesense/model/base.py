@@ -49,15 +49,17 @@ def _check_hub(model_id: str, settings: Settings) -> str:
             "(CINESENSE_HF_OFFLINE / HF_HUB_OFFLINE). Download it on a machine with network and "
             "pass its directory instead, or use base model 'self-built'."
         )
-    from huggingface_hub import errors as hub_errors  # noqa: PLC0415
-    from transformers import AutoConfig  # noqa: PLC0415
+    from huggingface_hub import errors as hub_errors
+    from transformers import AutoConfig
 
     token = settings.hf_token.get_secret_value() if settings.hf_token else None
     try:
         AutoConfig.from_pretrained(model_id, token=token)
     except (hub_errors.RepositoryNotFoundError, hub_errors.GatedRepoError) as error:
-        raise ModelError(f"Base model {model_id!r} was not found on the hub (or needs a token "
-                         "in CINESENSE_HF_TOKEN).") from error
+        raise ModelError(
+            f"Base model {model_id!r} was not found on the hub (or needs a token "
+            "in CINESENSE_HF_TOKEN)."
+        ) from error
     except OSError as error:
         raise NetworkUnavailableError(
             f"Could not fetch base model {model_id!r} from the Hugging Face hub ({error}). Check "

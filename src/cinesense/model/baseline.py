@@ -26,14 +26,19 @@ class TfidfBaseline:
     regressor: Ridge
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, max_features: int = 300_000, seed: int = 13
-            ) -> TfidfBaseline:
-        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=2,
-                                     max_features=max_features, sublinear_tf=True)
+    def fit(cls, train: pd.DataFrame, max_features: int = 300_000, seed: int = 13) -> TfidfBaseline:
+        vectorizer = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(1, 4),
+            min_df=2,
+            max_features=max_features,
+            sublinear_tf=True,
+        )
         features = vectorizer.fit_transform(train["text"])
         labelled = (train["label"] != NEUTRAL).to_numpy()
-        classifier = LogisticRegression(C=2.0, max_iter=1000, class_weight="balanced",
-                                        random_state=seed)
+        classifier = LogisticRegression(
+            C=2.0, max_iter=1000, class_weight="balanced", random_state=seed
+        )
         classifier.fit(features[labelled], train["label"].to_numpy()[labelled])
         rated = train["rating"].notna().to_numpy()
         regressor = Ridge(alpha=1.0, random_state=seed)

@@ -60,8 +60,9 @@ CASES: list[tuple[str, str, int]] = [
 ]
 
 
-def run_behaviour_tests(probability_positive: Callable[[list[str]], np.ndarray]
-                        ) -> dict[str, object]:
+def run_behaviour_tests(
+    probability_positive: Callable[[list[str]], np.ndarray],
+) -> dict[str, object]:
     """Pass rate overall and per capability, plus the failed cases."""
     texts = [text for _, text, _ in CASES]
     predicted = (np.asarray(probability_positive(texts)) >= 0.5).astype(int)

@@ -29,8 +29,9 @@ class ReviewScorer:
     rating: Callable[[list[str]], np.ndarray]
 
 
-def expected_calibration_error(probability: np.ndarray, labels: np.ndarray, bins: int = 10
-                               ) -> float:
+def expected_calibration_error(
+    probability: np.ndarray, labels: np.ndarray, bins: int = 10
+) -> float:
     """ECE of the predicted class's confidence, equal-width bins."""
     predicted = (probability >= 0.5).astype(int)
     confidence = np.where(predicted == 1, probability, 1 - probability)
@@ -67,20 +68,25 @@ def evaluate(scorer: ReviewScorer, test: pd.DataFrame, seed: int) -> dict[str, o
     """Every metric of ``scorer`` on ``test`` (a dataset split)."""
     labelled = test[test["label"] != NEUTRAL]
     balanced = balanced_binary(test, seed)
-    probability = pd.Series(scorer.probability_positive(list(labelled["text"])),
-                            index=labelled.index)
-    metrics: dict[str, object] = binary_metrics(probability[balanced.index].to_numpy(),
-                                                balanced["label"].to_numpy())
+    probability = pd.Series(
+        scorer.probability_positive(list(labelled["text"])), index=labelled.index
+    )
+    metrics: dict[str, object] = binary_metrics(
+        probability[balanced.index].to_numpy(), balanced["label"].to_numpy()
+    )
     natural = (probability >= 0.5).astype(int) == labelled["label"]
     metrics["accuracy_natural_mix"] = float(natural.mean())
     rated = test[test["rating"].notna()]
     if len(rated):
-        metrics.update(rating_metrics(scorer.rating(list(rated["text"])),
-                                      rated["rating"].to_numpy(float)))
-    metrics.update({
-        "test_reviews": len(test),
-        "test_balanced_reviews": len(balanced),
-        "test_rated_reviews": len(rated),
-        "test_movies": int(test["movie_id"].nunique()),
-    })
+        metrics.update(
+            rating_metrics(scorer.rating(list(rated["text"])), rated["rating"].to_numpy(float))
+        )
+    metrics.update(
+        {
+            "test_reviews": len(test),
+            "test_balanced_reviews": len(balanced),
+            "test_rated_reviews": len(rated),
+            "test_movies": int(test["movie_id"].nunique()),
+        }
+    )
     return metrics

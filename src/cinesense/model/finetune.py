@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -57,7 +56,16 @@ class TrainResult:
     best_step: int
     best_validation_accuracy: float
     minutes: float
+    learning_rate: float
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def default_learning_rate(hidden_size: int) -> float:
+    """Narrow models need larger steps: 1e-3 for the tiny preset, 2e-4 for small, and the
+    usual 5e-5 for BERT-base-sized models (hidden size 768 and up)."""
+    if hidden_size < 128:
+        return 1e-3
+    return 2e-4 if hidden_size < 512 else 5e-5
 
 
 def binary_logits(logits: torch.Tensor, label_map: LabelMap) -> torch.Tensor:
@@ -66,8 +74,13 @@ def binary_logits(logits: torch.Tensor, label_map: LabelMap) -> torch.Tensor:
     return torch.stack([negative, positive], dim=-1)
 
 
-def review_loss(logits: torch.Tensor, ratings: torch.Tensor, labels: torch.Tensor,
-                weights: torch.Tensor, label_map: LabelMap) -> torch.Tensor:
+def review_loss(
+    logits: torch.Tensor,
+    ratings: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    label_map: LabelMap,
+) -> torch.Tensor:
     loss = logits.new_zeros(())
     if (ratings >= 0).any():
         loss = loss + torch.nn.functional.cross_entropy(logits, ratings, ignore_index=-100)
@@ -78,8 +91,9 @@ def review_loss(logits: torch.Tensor, ratings: torch.Tensor, labels: torch.Tenso
     return loss
 
 
-def finetune(dataset: Dataset, out_dir: Path, settings: Settings, progress: bool = True
-             ) -> TrainResult:
+def finetune(
+    dataset: Dataset, out_dir: Path, settings: Settings, progress: bool = True
+) -> TrainResult:
     train_settings: TrainSettings = settings.train
     seed_everything(train_settings.seed)
     base = resolve_base_model(train_settings.base_model, settings)
@@ -87,13 +101,17 @@ def finetune(dataset: Dataset, out_dir: Path, settings: Settings, progress: bool
     token = hub_token(settings)
     tokenizer = AutoTokenizer.from_pretrained(base, token=token)
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=NUM_RATINGS, id2label=label_map.id2label(),
-        label2id={v: k for k, v in label_map.id2label().items()}, token=token,
+        base,
+        num_labels=NUM_RATINGS,
+        id2label=label_map.id2label(),
+        label2id={v: k for k, v in label_map.id2label().items()},
+        token=token,
     )
 
     train = _training_rows(dataset["train"], train_settings)
-    encoded = tokenizer(list(train["text"]), truncation=True,
-                        max_length=train_settings.max_length)["input_ids"]
+    encoded = tokenizer(list(train["text"]), truncation=True, max_length=train_settings.max_length)[
+        "input_ids"
+    ]
     lengths = [len(ids) for ids in encoded]
     ratings = torch.tensor(train["rating"].fillna(0).astype(int).to_numpy() - 1)
     ratings[torch.tensor(train["rating"].isna().to_numpy())] = -100
@@ -101,15 +119,23 @@ def finetune(dataset: Dataset, out_dir: Path, settings: Settings, progress: bool
     labels[labels == NEUTRAL] = -100
     weights = torch.tensor(class_weights(train["label"]), dtype=torch.float32)
     validation = balanced_binary(dataset["validation"], train_settings.seed)
-    validation = validation.sample(n=min(MAX_EVAL_REVIEWS, len(validation)),
-                                   random_state=train_settings.seed)
+    validation = validation.sample(
+        n=min(MAX_EVAL_REVIEWS, len(validation)), random_state=train_settings.seed
+    )
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_settings.learning_rate,
-                                  weight_decay=train_settings.weight_decay)
-    budget = Budget(steps_for(len(train), train_settings.batch_size, train_settings.epochs,
-                              train_settings.max_steps), train_settings.max_minutes)
+    learning_rate = train_settings.learning_rate or default_learning_rate(model.config.hidden_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=learning_rate, weight_decay=train_settings.weight_decay
+    )
+    budget = Budget(
+        steps_for(
+            len(train), train_settings.batch_size, train_settings.epochs, train_settings.max_steps
+        ),
+        train_settings.max_minutes,
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda _: warmup_linear_decay(budget, train_settings.warmup_fraction))
+        optimizer, lambda _: warmup_linear_decay(budget, train_settings.warmup_fraction)
+    )
     rng = random.Random(train_settings.seed)
     history: list[dict[str, float]] = []
     best_accuracy, best_step, best_state, stale = -1.0, 0, None, 0
@@ -117,10 +143,12 @@ def finetune(dataset: Dataset, out_dir: Path, settings: Settings, progress: bool
     model.train()
     while not budget.done and stale < train_settings.early_stopping_patience:
         for batch_ids in length_bucketed_batches(lengths, train_settings.batch_size, rng):
-            batch = tokenizer.pad({"input_ids": [encoded[i] for i in batch_ids]},
-                                  return_tensors="pt")
-            logits = model(input_ids=batch["input_ids"],
-                           attention_mask=batch["attention_mask"]).logits
+            batch = tokenizer.pad(
+                {"input_ids": [encoded[i] for i in batch_ids]}, return_tensors="pt"
+            )
+            logits = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).logits
             loss = review_loss(logits, ratings[batch_ids], labels[batch_ids], weights, label_map)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -131,13 +159,23 @@ def finetune(dataset: Dataset, out_dir: Path, settings: Settings, progress: bool
             bar.update(1)
             last = budget.step % train_settings.eval_every_steps == 0 or budget.done
             if last:
-                accuracy = _validation_accuracy(model, tokenizer, label_map, validation,
-                                                train_settings)
-                history.append({"step": budget.step, "loss": round(loss.item(), 4),
-                                "validation_accuracy": round(accuracy, 4),
-                                "minutes": round(budget.elapsed / 60, 2)})
-                log.info("fine-tune step %d loss %.3f validation accuracy %.4f", budget.step,
-                         loss.item(), accuracy)
+                accuracy = _validation_accuracy(
+                    model, tokenizer, label_map, validation, train_settings
+                )
+                history.append(
+                    {
+                        "step": budget.step,
+                        "loss": round(loss.item(), 4),
+                        "validation_accuracy": round(accuracy, 4),
+                        "minutes": round(budget.elapsed / 60, 2),
+                    }
+                )
+                log.info(
+                    "fine-tune step %d loss %.3f validation accuracy %.4f",
+                    budget.step,
+                    loss.item(),
+                    accuracy,
+                )
                 bar.set_postfix(val_acc=f"{accuracy:.3f}")
                 if accuracy > best_accuracy:
                     best_accuracy, best_step, stale = accuracy, budget.step, 0
@@ -150,8 +188,9 @@ def finetune(dataset: Dataset, out_dir: Path, settings: Settings, progress: bool
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-    result = TrainResult(out_dir, budget.step, best_step, best_accuracy, budget.elapsed / 60,
-                         history)
+    result = TrainResult(
+        out_dir, budget.step, best_step, best_accuracy, budget.elapsed / 60, learning_rate, history
+    )
     _save(model, tokenizer, label_map, out_dir, settings, dataset, base, result)
     return result
 
@@ -166,16 +205,24 @@ def _training_rows(train: pd.DataFrame, settings: TrainSettings) -> pd.DataFrame
 
 
 @torch.no_grad()
-def _validation_accuracy(model, tokenizer, label_map: LabelMap, validation: pd.DataFrame,
-                         settings: TrainSettings) -> float:
+def _validation_accuracy(
+    model, tokenizer, label_map: LabelMap, validation: pd.DataFrame, settings: TrainSettings
+) -> float:
     predictor = TorchPredictor(model, tokenizer, label_map, None, settings.max_length)
-    probability = predictor.positive_probability(list(validation["text"]),
-                                                 settings.eval_batch_size)
+    probability = predictor.positive_probability(list(validation["text"]), settings.eval_batch_size)
     return float(((probability >= 0.5).astype(int) == validation["label"].to_numpy()).mean())
 
 
-def _save(model, tokenizer, label_map: LabelMap, out_dir: Path, settings: Settings,
-          dataset: Dataset, base: str, result: TrainResult) -> None:
+def _save(
+    model,
+    tokenizer,
+    label_map: LabelMap,
+    out_dir: Path,
+    settings: Settings,
+    dataset: Dataset,
+    base: str,
+    result: TrainResult,
+) -> None:
     staging = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -191,6 +238,7 @@ def _save(model, tokenizer, label_map: LabelMap, out_dir: Path, settings: Settin
         "dataset_fingerprint": dataset.manifest.fingerprint,
         "dataset_sizes": dataset.manifest.sizes,
         "settings": settings.train.model_dump(),
+        "learning_rate": result.learning_rate,
         "data_settings": settings.data.model_dump(),
         "command": " ".join(sys.argv),
         "steps": result.steps,
@@ -207,11 +255,13 @@ def _save(model, tokenizer, label_map: LabelMap, out_dir: Path, settings: Settin
     staging.rename(out_dir)
 
 
-def _fit_rating_calibration(model, tokenizer, label_map: LabelMap, dataset: Dataset,
-                            settings: Settings) -> RatingCalibration:
+def _fit_rating_calibration(
+    model, tokenizer, label_map: LabelMap, dataset: Dataset, settings: Settings
+) -> RatingCalibration:
     rated = dataset["validation"][dataset["validation"]["rating"].notna()]
-    rated = rated.sample(n=min(MAX_CALIBRATION_REVIEWS, len(rated)),
-                         random_state=settings.train.seed)
+    rated = rated.sample(
+        n=min(MAX_CALIBRATION_REVIEWS, len(rated)), random_state=settings.train.seed
+    )
     predictor = TorchPredictor(model, tokenizer, label_map, None, settings.train.max_length)
     scores = predictor.scores(list(rated["text"]), settings.train.eval_batch_size)
     return RatingCalibration.fit(scores.expected_rating, rated["rating"].to_numpy(float))

@@ -37,8 +37,11 @@ class LabelMap:
         return {i: f"rating_{i + 1}" for i in range(NUM_RATINGS)}
 
     def save(self, directory: Path) -> None:
-        data = {**asdict(self), "ratings": list(range(1, NUM_RATINGS + 1)),
-                "head": "10-way rating logits; binary = logsumexp(positive) vs logsumexp(negative)"}
+        data = {
+            **asdict(self),
+            "ratings": list(range(1, NUM_RATINGS + 1)),
+            "head": "10-way rating logits; binary = logsumexp(positive) vs logsumexp(negative)",
+        }
         (Path(directory) / LABEL_MAP_FILE).write_text(json.dumps(data, indent=2))
 
     @classmethod

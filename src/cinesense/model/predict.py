@@ -35,8 +35,14 @@ class Scores:
 class TorchPredictor:
     """PyTorch inference; texts are normalized, length-sorted and batched."""
 
-    def __init__(self, model, tokenizer, label_map: LabelMap,
-                 calibration: RatingCalibration | None, max_length: int = 128) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        label_map: LabelMap,
+        calibration: RatingCalibration | None,
+        max_length: int = 128,
+    ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.label_map = label_map
@@ -54,8 +60,13 @@ class TorchPredictor:
             )
         model = AutoModelForSequenceClassification.from_pretrained(directory)
         tokenizer = AutoTokenizer.from_pretrained(directory)
-        return cls(model, tokenizer, LabelMap.load(directory),
-                   RatingCalibration.load(directory), tokenizer.model_max_length)
+        return cls(
+            model,
+            tokenizer,
+            LabelMap.load(directory),
+            RatingCalibration.load(directory),
+            tokenizer.model_max_length,
+        )
 
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
@@ -64,11 +75,16 @@ class TorchPredictor:
         out = np.zeros((len(texts), self.model.config.num_labels), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
-            batch = self.tokenizer([normalized[i] for i in index], truncation=True,
-                                   max_length=self.max_length, padding=True,
-                                   return_tensors="pt")
-            out[index] = self.model(input_ids=batch["input_ids"],
-                                    attention_mask=batch["attention_mask"]).logits.numpy()
+            batch = self.tokenizer(
+                [normalized[i] for i in index],
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            out[index] = self.model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).logits.numpy()
         return out
 
     def scores(self, texts: list[str], batch_size: int = 128) -> Scores:
@@ -86,6 +102,13 @@ class TorchPredictor:
         predictions = []
         for text, p, rating in zip(texts, scores.probability_positive, ratings, strict=True):
             label = self.label_map.labels[int(p >= 0.5)]
-            predictions.append(Prediction(text, label, round(float(p), 4),
-                                          round(float(max(p, 1 - p)), 4), round(float(rating), 1)))
+            predictions.append(
+                Prediction(
+                    text,
+                    label,
+                    round(float(p), 4),
+                    round(float(max(p, 1 - p)), 4),
+                    round(float(rating), 1),
+                )
+            )
         return predictions

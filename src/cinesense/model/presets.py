@@ -29,8 +29,18 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset(vocab_size=2000, hidden_size=64, num_hidden_layers=2,
-                   num_attention_heads=2, intermediate_size=128),
-    "small": Preset(vocab_size=16000, hidden_size=256, num_hidden_layers=4,
-                    num_attention_heads=4, intermediate_size=1024),
+    "tiny": Preset(
+        vocab_size=2000,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+    ),
+    "small": Preset(
+        vocab_size=16000,
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+    ),
 }

@@ -107,8 +107,12 @@ def pretrain(
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}")
             if budget.step % 500 == 0:
-                log.info("pretrain step %d loss %.3f (%.1f min)", budget.step, running,
-                         budget.elapsed / 60)
+                log.info(
+                    "pretrain step %d loss %.3f (%.1f min)",
+                    budget.step,
+                    running,
+                    budget.elapsed / 60,
+                )
             if budget.done:
                 break
     bar.close()
@@ -132,8 +136,15 @@ def masked_lm_loss(model: BertForMaskedLM, batch: dict[str, torch.Tensor]) -> to
     return torch.nn.functional.cross_entropy(model.cls(hidden[masked]), labels[masked])
 
 
-def _save(model, tokenizer, out_dir: Path, settings: PretrainSettings, texts: Sequence[str],
-          data_source: dict[str, object] | None, result: PretrainResult) -> None:
+def _save(
+    model,
+    tokenizer,
+    out_dir: Path,
+    settings: PretrainSettings,
+    texts: Sequence[str],
+    data_source: dict[str, object] | None,
+    result: PretrainResult,
+) -> None:
     staging = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

@@ -47,8 +47,11 @@ class RatingCalibration:
         return np.clip(np.interp(scores, self.scores, self.ratings), 1.0, 10.0)
 
     def save(self, directory: Path) -> None:
-        data = {"method": "median rating per score quantile, isotonic, interpolated",
-                "scores": self.scores, "ratings": self.ratings}
+        data = {
+            "method": "median rating per score quantile, isotonic, interpolated",
+            "scores": self.scores,
+            "ratings": self.ratings,
+        }
         (Path(directory) / CALIBRATION_FILE).write_text(json.dumps(data, indent=2))
 
     @classmethod

@@ -24,16 +24,19 @@ def model_scorer(predictor: TorchPredictor, batch_size: int) -> ReviewScorer:
     )
 
 
-def evaluation_report(model_dir: Path, dataset: Dataset, settings: Settings,
-                      with_baseline: bool = True) -> dict[str, object]:
+def evaluation_report(
+    model_dir: Path, dataset: Dataset, settings: Settings, with_baseline: bool = True
+) -> dict[str, object]:
     predictor = TorchPredictor.from_directory(model_dir)
     scorer = model_scorer(predictor, settings.train.eval_batch_size)
     seed = settings.data.seed
     report: dict[str, object] = {
         "model_directory": str(model_dir),
         "dataset_fingerprint": dataset.manifest.fingerprint,
-        "model": {**evaluate(scorer, dataset["test"], seed),
-                  "behaviour": run_behaviour_tests(scorer.probability_positive)},
+        "model": {
+            **evaluate(scorer, dataset["test"], seed),
+            "behaviour": run_behaviour_tests(scorer.probability_positive),
+        },
     }
     manifest = Path(model_dir) / TRAINING_MANIFEST
     if manifest.exists():
@@ -41,6 +44,8 @@ def evaluation_report(model_dir: Path, dataset: Dataset, settings: Settings,
         report["trained_on_this_dataset"] = trained_on == dataset.manifest.fingerprint
     if with_baseline:
         baseline = TfidfBaseline.fit(dataset["train"], seed=seed).scorer()
-        report["baseline"] = {**evaluate(baseline, dataset["test"], seed),
-                              "behaviour": run_behaviour_tests(baseline.probability_positive)}
+        report["baseline"] = {
+            **evaluate(baseline, dataset["test"], seed),
+            "behaviour": run_behaviour_tests(baseline.probability_positive),
+        }
     return report
