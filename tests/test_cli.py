@@ -63,6 +63,17 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     from_file = run(tmp_path, "predict", "--file", str(reviews))
     assert [p["text"] for p in json.loads(from_file.stdout)] == ["좋아요", "최악"]
 
+    nsmc = tmp_path / "ratings_test.txt"
+    nsmc.write_text(
+        "id\tdocument\tlabel\n1\t최고의 영화\t1\n2\t최악이다\t0\n"
+        "3\t정말 재밌다\t1\n4\t지루하고 별로\t0\n",
+        encoding="utf-8",
+    )
+    scored = run(tmp_path, "evaluate", "--data", str(nsmc), "--no-baseline")
+    assert scored.returncode == 0, scored.stderr
+    nsmc_report = json.loads(scored.stdout)["model"]
+    assert nsmc_report["test_balanced_reviews"] == 4 and "rating_mae" not in nsmc_report
+
 
 def test_build_dataset_from_files(tmp_path: Path) -> None:
     corpus = tmp_path / "c.tsv"

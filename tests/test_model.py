@@ -93,6 +93,15 @@ def test_batching_does_not_change_predictions(tiny_model: Path) -> None:
     np.testing.assert_allclose(predictor.logits(texts, batch_size=2), one_by_one, atol=1e-4)
 
 
+def test_fine_tuning_is_seeded(sample_dataset: Dataset, tiny_base: Path, tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path, base_model=str(tiny_base), max_steps=3)
+    for name in ("a", "b"):
+        finetune(sample_dataset, tmp_path / name, settings, progress=False)
+    a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "a").state_dict()
+    b = AutoModelForSequenceClassification.from_pretrained(tmp_path / "b").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_early_stopping(sample_dataset: Dataset, tiny_base: Path, tmp_path: Path) -> None:
     settings = tiny_settings(
         tmp_path,

@@ -240,15 +240,25 @@ def evaluate(
         bool, typer.Option(help="Also train and score the TF-IDF baseline.")
     ] = True,
     report: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Score on this review file (e.g. NSMC ratings_test.txt) instead."),
+    ] = None,
 ) -> None:
-    """Score a model on the dataset's test movies, beside the TF-IDF baseline."""
-    from cinesense.data.dataset import load_dataset
+    """Score a model on the dataset's test movies (or --data), beside the TF-IDF baseline."""
+    from cinesense.data.corpus import read_corpus
+    from cinesense.data.dataset import load_dataset, prepare_reviews
     from cinesense.model.report import evaluation_report
 
     settings = _settings()
-    data = load_dataset(_dataset_dir(settings, dataset))
+    loaded = load_dataset(_dataset_dir(settings, dataset))
+    test = prepare_reviews(read_corpus(data), settings.data)[0] if data else None
     result = evaluation_report(
-        model or settings.models_dir / "sentiment", data, settings, with_baseline=baseline
+        model or settings.models_dir / "sentiment",
+        loaded,
+        settings,
+        with_baseline=baseline,
+        test=test,
     )
     if report:
         report.write_text(json.dumps(result, ensure_ascii=False, indent=2))
@@ -316,6 +326,7 @@ def quickstart(
         dataset=DEFAULT_DATASET,
         baseline=True,
         report=settings.models_dir / "sentiment" / "evaluation.json",
+        data=None,
     )
     typer.secho("5/5 predicting a review", bold=True, err=True)
     predict(texts=[EXAMPLE_REVIEW], model=None, file=None)

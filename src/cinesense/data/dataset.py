@@ -61,12 +61,7 @@ def build_dataset(
     corpus: pd.DataFrame, settings: DataSettings, sources: list[str] | None = None
 ) -> Dataset:
     """Normalize, label, deduplicate, split by movie, fingerprint and check ``corpus``."""
-    frame, dropped = _clean(corpus, settings)
-    frame["label"] = label_for_rating(frame["rating"], settings)
-    if "nsmc_label" in frame:
-        known = frame["nsmc_label"].notna()
-        frame.loc[known, "label"] = frame.loc[known, "nsmc_label"].astype(int)
-        frame = frame.drop(columns="nsmc_label")
+    frame, dropped = prepare_reviews(corpus, settings)
     frame["split"] = assign_splits(frame, settings)
     splits = {
         name: frame[frame["split"] == name].drop(columns="split").reset_index(drop=True)
@@ -86,6 +81,19 @@ def build_dataset(
         settings=settings.model_dump(),
     )
     return Dataset(splits, manifest)
+
+
+def prepare_reviews(
+    corpus: pd.DataFrame, settings: DataSettings
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Normalize text, drop empty and duplicate reviews, add labels; count what was dropped."""
+    frame, dropped = _clean(corpus, settings)
+    frame["label"] = label_for_rating(frame["rating"], settings)
+    if "nsmc_label" in frame:
+        known = frame["nsmc_label"].notna()
+        frame.loc[known, "label"] = frame.loc[known, "nsmc_label"].astype(int)
+        frame = frame.drop(columns="nsmc_label")
+    return frame, dropped
 
 
 def _clean(corpus: pd.DataFrame, settings: DataSettings) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -86,7 +86,7 @@ def evaluate(scorer: ReviewScorer, test: pd.DataFrame, seed: int) -> dict[str, o
             "test_reviews": len(test),
             "test_balanced_reviews": len(balanced),
             "test_rated_reviews": len(rated),
-            "test_movies": int(test["movie_id"].nunique()),
+            "test_movies": int(test.loc[test["movie_id"] != "", "movie_id"].nunique()),
         }
     )
     return metrics

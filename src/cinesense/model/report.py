@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from cinesense.config import Settings
 from cinesense.data.dataset import Dataset
 from cinesense.model.baseline import TfidfBaseline
@@ -25,8 +27,15 @@ def model_scorer(predictor: TorchPredictor, batch_size: int) -> ReviewScorer:
 
 
 def evaluation_report(
-    model_dir: Path, dataset: Dataset, settings: Settings, with_baseline: bool = True
+    model_dir: Path,
+    dataset: Dataset,
+    settings: Settings,
+    with_baseline: bool = True,
+    test: pd.DataFrame | None = None,
 ) -> dict[str, object]:
+    """Score the model (and the baseline, trained on the dataset's train split) on the
+    dataset's test split, or on ``test`` — reviews from another file — when given."""
+    test = dataset["test"] if test is None else test
     predictor = TorchPredictor.from_directory(model_dir)
     scorer = model_scorer(predictor, settings.train.eval_batch_size)
     seed = settings.data.seed
@@ -34,7 +43,7 @@ def evaluation_report(
         "model_directory": str(model_dir),
         "dataset_fingerprint": dataset.manifest.fingerprint,
         "model": {
-            **evaluate(scorer, dataset["test"], seed),
+            **evaluate(scorer, test, seed),
             "behaviour": run_behaviour_tests(scorer.probability_positive),
         },
     }
@@ -45,7 +54,7 @@ def evaluation_report(
     if with_baseline:
         baseline = TfidfBaseline.fit(dataset["train"], seed=seed).scorer()
         report["baseline"] = {
-            **evaluate(baseline, dataset["test"], seed),
+            **evaluate(baseline, test, seed),
             "behaviour": run_behaviour_tests(baseline.probability_positive),
         }
     return report
