@@ -22,8 +22,8 @@ import numpy as np
 from cinesense.config import PretrainSettings, Settings, TrainSettings
 from cinesense.data.corpus import read_corpus
 from cinesense.data.dataset import build_dataset, load_dataset, save_dataset
-from cinesense.model.batching import set_threads
 from cinesense.model.finetune import TRAINING_MANIFEST, finetune
+from cinesense.model.loop import set_threads
 from cinesense.model.pretrain import MANIFEST, pretrain, text_fingerprint
 from cinesense.model.report import evaluation_report
 

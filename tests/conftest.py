@@ -40,7 +40,7 @@ def sample_dataset() -> Dataset:
 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory, sample_dataset: Dataset) -> Path:
-    from cinesense.model.batching import set_threads
+    from cinesense.model.loop import set_threads
     from cinesense.model.pretrain import pretrain
 
     set_threads(1)

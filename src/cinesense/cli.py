@@ -67,7 +67,7 @@ def _settings() -> Settings:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from cinesense.model.batching import set_threads
+    from cinesense.model.loop import set_threads
 
     set_threads(settings.num_threads)
     return settings

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import pandas as pd
 
 from cinesense.config import DataSettings
 from cinesense.errors import DataError
+from cinesense.files import atomic_directory
 from cinesense.text import normalize_review
 
 SPLITS = ("train", "validation", "test")
@@ -228,24 +228,14 @@ def balanced_binary(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def save_dataset(dataset: Dataset, directory: Path) -> Path:
-    """Write the splits as Parquet plus ``manifest.json``, atomically (temp dir + rename)."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-    staging.mkdir(parents=True, exist_ok=False)
-    for name, part in dataset.splits.items():
-        part.to_parquet(staging / f"{name}.parquet", index=False)
-    (staging / "manifest.json").write_text(
-        json.dumps(asdict(dataset.manifest), ensure_ascii=False, indent=2)
-    )
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-        os.replace(directory, old)
-        os.replace(staging, directory)
-        _remove_tree(old)
-    else:
-        os.replace(staging, directory)
-    return directory
+    """Write the splits as Parquet plus ``manifest.json``, atomically."""
+    with atomic_directory(Path(directory)) as staging:
+        for name, part in dataset.splits.items():
+            part.to_parquet(staging / f"{name}.parquet", index=False)
+        (staging / "manifest.json").write_text(
+            json.dumps(asdict(dataset.manifest), ensure_ascii=False, indent=2)
+        )
+    return Path(directory)
 
 
 def load_dataset(directory: Path) -> Dataset:
@@ -264,9 +254,3 @@ def load_dataset(directory: Path) -> Dataset:
             raise DataError(f"{directory}: split file {path.name} is missing; rebuild the dataset.")
         splits[name] = pd.read_parquet(path)
     return Dataset(splits, manifest)
-
-
-def _remove_tree(path: Path) -> None:
-    for child in sorted(path.rglob("*"), reverse=True):
-        child.rmdir() if child.is_dir() else child.unlink()
-    path.rmdir()

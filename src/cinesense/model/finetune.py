@@ -17,7 +17,6 @@ import copy
 import json
 import logging
 import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,15 +30,17 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from cinesense.config import Settings, TrainSettings
 from cinesense.data.dataset import NEUTRAL, Dataset, balanced_binary, class_weights
 from cinesense.errors import DataError
+from cinesense.files import atomic_directory
 from cinesense.model.base import hub_token, resolve_base_model
-from cinesense.model.batching import (
+from cinesense.model.heads import NUM_RATINGS, LabelMap
+from cinesense.model.loop import (
     Budget,
+    adamw_with_schedule,
     length_bucketed_batches,
+    optimizer_step,
     seed_everything,
     steps_for,
-    warmup_linear_decay,
 )
-from cinesense.model.heads import NUM_RATINGS, LabelMap
 from cinesense.model.predict import TorchPredictor
 from cinesense.model.rating import RatingCalibration
 
@@ -91,14 +92,53 @@ def review_loss(
     return loss
 
 
-def finetune(
-    dataset: Dataset, out_dir: Path, settings: Settings, progress: bool = True
-) -> TrainResult:
-    train_settings: TrainSettings = settings.train
-    seed_everything(train_settings.seed)
-    base = resolve_base_model(train_settings.base_model, settings)
-    label_map = LabelMap(settings.data.negative_max_rating, settings.data.positive_min_rating)
-    token = hub_token(settings)
+@dataclass
+class EncodedReviews:
+    """Training rows as token ids and targets; -100 marks a target the loss ignores."""
+
+    input_ids: list[list[int]]
+    ratings: torch.Tensor
+    labels: torch.Tensor
+    class_weights: torch.Tensor
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.input_ids]
+
+    @classmethod
+    def encode(cls, rows: pd.DataFrame, tokenizer, max_length: int) -> EncodedReviews:
+        input_ids = tokenizer(list(rows["text"]), truncation=True, max_length=max_length)
+        ratings = torch.tensor(rows["rating"].fillna(0).astype(int).to_numpy() - 1)
+        ratings[torch.tensor(rows["rating"].isna().to_numpy())] = -100
+        labels = torch.tensor(rows["label"].to_numpy())
+        labels[labels == NEUTRAL] = -100
+        weights = torch.tensor(class_weights(rows["label"]), dtype=torch.float32)
+        return cls(input_ids["input_ids"], ratings, labels, weights)
+
+
+class EarlyStopping:
+    """Keeps the best weights by validation accuracy; stops after ``patience`` misses."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_accuracy = -1.0
+        self.best_step = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.misses = 0
+
+    @property
+    def should_stop(self) -> bool:
+        return self.misses >= self.patience
+
+    def update(self, model: torch.nn.Module, accuracy: float, step: int) -> None:
+        if accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_step, self.misses = accuracy, step, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.misses += 1
+
+
+def load_for_fine_tuning(base: str, label_map: LabelMap, token: str | None):
     tokenizer = AutoTokenizer.from_pretrained(base, token=token)
     model = AutoModelForSequenceClassification.from_pretrained(
         base,
@@ -107,92 +147,86 @@ def finetune(
         label2id={v: k for k, v in label_map.id2label().items()},
         token=token,
     )
+    return model, tokenizer
 
-    train = _training_rows(dataset["train"], train_settings)
-    encoded = tokenizer(list(train["text"]), truncation=True, max_length=train_settings.max_length)[
-        "input_ids"
-    ]
-    lengths = [len(ids) for ids in encoded]
-    ratings = torch.tensor(train["rating"].fillna(0).astype(int).to_numpy() - 1)
-    ratings[torch.tensor(train["rating"].isna().to_numpy())] = -100
-    labels = torch.tensor(train["label"].to_numpy())
-    labels[labels == NEUTRAL] = -100
-    weights = torch.tensor(class_weights(train["label"]), dtype=torch.float32)
-    validation = balanced_binary(dataset["validation"], train_settings.seed)
+
+def finetune(
+    dataset: Dataset, out_dir: Path, settings: Settings, progress: bool = True
+) -> TrainResult:
+    options: TrainSettings = settings.train
+    seed_everything(options.seed)
+    base = resolve_base_model(options.base_model, settings)
+    label_map = LabelMap(settings.data.negative_max_rating, settings.data.positive_min_rating)
+    model, tokenizer = load_for_fine_tuning(base, label_map, hub_token(settings))
+    train = EncodedReviews.encode(
+        _training_rows(dataset["train"], options), tokenizer, options.max_length
+    )
+    validation = balanced_binary(dataset["validation"], options.seed)
     validation = validation.sample(
-        n=min(MAX_EVAL_REVIEWS, len(validation)), random_state=train_settings.seed
+        n=min(MAX_EVAL_REVIEWS, len(validation)), random_state=options.seed
     )
-
-    learning_rate = train_settings.learning_rate or default_learning_rate(model.config.hidden_size)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=learning_rate, weight_decay=train_settings.weight_decay
-    )
+    learning_rate = options.learning_rate or default_learning_rate(model.config.hidden_size)
     budget = Budget(
-        steps_for(
-            len(train), train_settings.batch_size, train_settings.epochs, train_settings.max_steps
-        ),
-        train_settings.max_minutes,
+        steps_for(len(train.input_ids), options.batch_size, options.epochs, options.max_steps),
+        options.max_minutes,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda _: warmup_linear_decay(budget, train_settings.warmup_fraction)
+    optimizer, scheduler = adamw_with_schedule(
+        model, learning_rate, options.weight_decay, budget, options.warmup_fraction
     )
-    rng = random.Random(train_settings.seed)
+    stopping = EarlyStopping(options.early_stopping_patience)
     history: list[dict[str, float]] = []
-    best_accuracy, best_step, best_state, stale = -1.0, 0, None, 0
+    rng = random.Random(options.seed)
+    lengths = train.lengths
     bar = tqdm(total=budget.total_steps, desc="fine-tune", unit="step", disable=not progress)
-    model.train()
-    while not budget.done and stale < train_settings.early_stopping_patience:
-        for batch_ids in length_bucketed_batches(lengths, train_settings.batch_size, rng):
+    while not (budget.done or stopping.should_stop):
+        for batch_ids in length_bucketed_batches(lengths, options.batch_size, rng):
+            model.train()
             batch = tokenizer.pad(
-                {"input_ids": [encoded[i] for i in batch_ids]}, return_tensors="pt"
+                {"input_ids": [train.input_ids[i] for i in batch_ids]}, return_tensors="pt"
             )
             logits = model(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
             ).logits
-            loss = review_loss(logits, ratings[batch_ids], labels[batch_ids], weights, label_map)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            budget.step += 1
+            loss = review_loss(
+                logits,
+                train.ratings[batch_ids],
+                train.labels[batch_ids],
+                train.class_weights,
+                label_map,
+            )
+            optimizer_step(model, loss, optimizer, scheduler, budget)
             bar.update(1)
-            last = budget.step % train_settings.eval_every_steps == 0 or budget.done
-            if last:
-                accuracy = _validation_accuracy(
-                    model, tokenizer, label_map, validation, train_settings
-                )
-                history.append(
-                    {
-                        "step": budget.step,
-                        "loss": round(loss.item(), 4),
-                        "validation_accuracy": round(accuracy, 4),
-                        "minutes": round(budget.elapsed / 60, 2),
-                    }
-                )
-                log.info(
-                    "fine-tune step %d loss %.3f validation accuracy %.4f",
-                    budget.step,
-                    loss.item(),
-                    accuracy,
-                )
+            if budget.step % options.eval_every_steps == 0 or budget.done:
+                accuracy = _validation_accuracy(model, tokenizer, label_map, validation, options)
+                stopping.update(model, accuracy, budget.step)
+                history.append(_checkpoint_record(budget, loss.item(), accuracy))
                 bar.set_postfix(val_acc=f"{accuracy:.3f}")
-                if accuracy > best_accuracy:
-                    best_accuracy, best_step, stale = accuracy, budget.step, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    stale += 1
-                model.train()
-            if budget.done or stale >= train_settings.early_stopping_patience:
+            if budget.done or stopping.should_stop:
                 break
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if stopping.best_state is not None:
+        model.load_state_dict(stopping.best_state)
     result = TrainResult(
-        out_dir, budget.step, best_step, best_accuracy, budget.elapsed / 60, learning_rate, history
+        out_dir,
+        budget.step,
+        stopping.best_step,
+        stopping.best_accuracy,
+        budget.elapsed / 60,
+        learning_rate,
+        history,
     )
     _save(model, tokenizer, label_map, out_dir, settings, dataset, base, result)
     return result
+
+
+def _checkpoint_record(budget: Budget, loss: float, accuracy: float) -> dict[str, float]:
+    log.info("fine-tune step %d loss %.3f validation accuracy %.4f", budget.step, loss, accuracy)
+    return {
+        "step": budget.step,
+        "loss": round(loss, 4),
+        "validation_accuracy": round(accuracy, 4),
+        "minutes": round(budget.elapsed / 60, 2),
+    }
 
 
 def _training_rows(train: pd.DataFrame, settings: TrainSettings) -> pd.DataFrame:
@@ -223,14 +257,6 @@ def _save(
     base: str,
     result: TrainResult,
 ) -> None:
-    staging = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    label_map.save(staging)
-    calibration = _fit_rating_calibration(model, tokenizer, label_map, dataset, settings)
-    calibration.save(staging)
     manifest = {
         "kind": "cinesense-sentiment",
         "base_model": base,
@@ -248,11 +274,13 @@ def _save(
         "history": result.history,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (staging / TRAINING_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(out_dir)
+    calibration = _fit_rating_calibration(model, tokenizer, label_map, dataset, settings)
+    with atomic_directory(out_dir) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        label_map.save(staging)
+        calibration.save(staging)
+        (staging / TRAINING_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
 
 
 def _fit_rating_calibration(

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import random
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -24,12 +23,14 @@ from transformers import BertForMaskedLM, DataCollatorForLanguageModeling
 
 from cinesense.config import PretrainSettings
 from cinesense.errors import DataError
-from cinesense.model.batching import (
+from cinesense.files import atomic_directory
+from cinesense.model.loop import (
     Budget,
+    adamw_with_schedule,
     length_bucketed_batches,
+    optimizer_step,
     seed_everything,
     steps_for,
-    warmup_linear_decay,
 )
 from cinesense.model.presets import PRESETS
 from cinesense.model.tokenizer import train_wordpiece
@@ -81,13 +82,12 @@ def pretrain(
     collator = DataCollatorForLanguageModeling(
         tokenizer, mlm_probability=settings.mlm_probability, return_tensors="pt"
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     budget = Budget(
         steps_for(len(texts), settings.batch_size, settings.epochs, settings.max_steps),
         settings.max_minutes,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda _: warmup_linear_decay(budget, settings.warmup_fraction)
+    optimizer, scheduler = adamw_with_schedule(
+        model, settings.learning_rate, 0.01, budget, settings.warmup_fraction
     )
     rng = random.Random(settings.seed)
     model.train()
@@ -97,12 +97,7 @@ def pretrain(
         for batch_ids in length_bucketed_batches(lengths, settings.batch_size, rng):
             batch = collator([{"input_ids": encoded[i]} for i in batch_ids])
             loss = masked_lm_loss(model, batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            budget.step += 1
+            optimizer_step(model, loss, optimizer, scheduler, budget)
             running = 0.98 * running + 0.02 * loss.item() if budget.step > 1 else loss.item()
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}")
@@ -145,11 +140,6 @@ def _save(
     data_source: dict[str, object] | None,
     result: PretrainResult,
 ) -> None:
-    staging = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
     manifest = {
         "kind": "cinesense-self-built-base",
         "data_fingerprint": text_fingerprint(texts),
@@ -161,8 +151,7 @@ def _save(
         "minutes": round(result.minutes, 2),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(out_dir)
+    with atomic_directory(out_dir) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))

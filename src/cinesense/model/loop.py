@@ -76,3 +76,33 @@ def warmup_linear_decay(budget: Budget, warmup_fraction: float) -> float:
 def steps_for(n_examples: int, batch_size: int, epochs: float, max_steps: int | None) -> int:
     steps = math.ceil(n_examples / batch_size * epochs)
     return min(steps, max_steps) if max_steps else steps
+
+
+def adamw_with_schedule(
+    model: torch.nn.Module,
+    learning_rate: float,
+    weight_decay: float,
+    budget: Budget,
+    warmup_fraction: float,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda _: warmup_linear_decay(budget, warmup_fraction)
+    )
+    return optimizer, scheduler
+
+
+def optimizer_step(
+    model: torch.nn.Module,
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    budget: Budget,
+) -> None:
+    """Backward pass, gradient clipping at 1.0, one optimizer and schedule step."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    budget.step += 1

@@ -1,0 +1,36 @@
+"""Atomic writes: a directory appears under its final name complete, or not at all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a staging directory beside ``target``; on success it replaces ``target``.
+
+    If the block raises (or the process dies), ``target`` keeps its old content and the
+    staging directory is removed (or left under a hidden name that the next write clears).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if target.exists():
+        previous = target.with_name(f".{target.name}.old")
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(target, previous)
+        os.replace(staging, target)
+        shutil.rmtree(previous)
+    else:
+        os.replace(staging, target)
