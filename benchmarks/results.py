@@ -35,3 +35,14 @@ def write_entry(name: str, metrics: dict[str, float | int], threads: int | None 
         "metrics": metrics,
     }
     RESULTS.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def update_markdown(name: str, lines: list[str]) -> None:
+    """Replace (or add) the ``## <name> —`` section of benchmarks/RESULTS.md."""
+    markdown = RESULTS.with_name("RESULTS.md")
+    text = markdown.read_text() if markdown.exists() else "# Benchmark results\n"
+    start = text.find(f"## {name} —")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
+    markdown.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines).rstrip("\n") + "\n")

@@ -28,10 +28,9 @@ from cinesense.model.pretrain import MANIFEST, pretrain, text_fingerprint
 from cinesense.model.report import evaluation_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import RESULTS, write_entry
+from results import RESULTS, update_markdown, write_entry
 
 log = logging.getLogger("train_benchmark")
-HERE = Path(__file__).resolve().parent
 
 
 def parse_args() -> argparse.Namespace:
@@ -190,13 +189,7 @@ def write_markdown(metrics: dict[str, float | int], report: dict[str, object]) -
         "Behaviour by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in behaviour.items()) + ".",
         "",
     ]
-    markdown = HERE / "RESULTS.md"
-    text = markdown.read_text() if markdown.exists() else "# Benchmark results\n\n"
-    start = text.find("## train —")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + text[end + 1 if end >= 0 else len(text) :]
-    markdown.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+    update_markdown("train", lines)
 
 
 def main() -> None:

@@ -267,6 +267,35 @@ def evaluate(
 
 @app.command()
 @friendly_errors
+def quantize(
+    model: ModelOpt = None,
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    out: Annotated[
+        Path | None, typer.Option(help="Default: CINESENSE_HOME/models/serving.")
+    ] = None,
+    max_accuracy_loss: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Largest INT8 accuracy loss (fraction).")
+    ] = 0.005,
+) -> None:
+    """Export to ONNX, quantize to INT8, check parity and accuracy; write a serving bundle."""
+    from cinesense.data.dataset import load_dataset
+    from cinesense.model.export import build_serving_bundle
+
+    settings = _settings()
+    data = load_dataset(_dataset_dir(settings, dataset))
+    target = out or settings.models_dir / "serving"
+    manifest = build_serving_bundle(
+        model or settings.models_dir / "sentiment",
+        target,
+        data["test"],
+        max_accuracy_loss=max_accuracy_loss,
+        seed=settings.data.seed,
+    )
+    _echo_json({"directory": str(target), **{k: v for k, v in manifest.items() if k != "files"}})
+
+
+@app.command()
+@friendly_errors
 def predict(
     texts: Annotated[list[str] | None, typer.Argument(help="Review text(s).")] = None,
     model: ModelOpt = None,

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
 
 from cinesense.errors import ModelError
 
@@ -40,6 +39,8 @@ class RatingCalibration:
             if members.any():
                 centres.append(float(np.median(scores[members])))
                 medians.append(float(np.median(ratings[members])))
+        from sklearn.isotonic import IsotonicRegression  # fitting only; serving needs NumPy
+
         monotone = IsotonicRegression(y_min=1, y_max=10).fit_transform(centres, medians)
         return cls(tuple(centres), tuple(float(v) for v in monotone))
 

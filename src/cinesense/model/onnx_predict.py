@@ -1,0 +1,141 @@
+"""Serving-time prediction with ONNX Runtime and tokenizers only (no torch, no transformers).
+
+A *serving bundle* is a directory with everything a server needs::
+
+    model.int8.onnx / model.fp32.onnx   the exported model (one or both)
+    tokenizer.json                      the fast tokenizer (padding and truncation set)
+    label_map.json                      how the 10 rating logits give the binary label
+    rating_calibration.json             model score → 1–10 rating
+    manifest.json                       which ONNX file is served and why, SHA-256 of every file
+
+:meth:`OnnxPredictor.from_bundle` verifies the manifest and every checksum before loading,
+so a corrupt or incomplete bundle is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cinesense.errors import ModelError
+from cinesense.model.heads import LabelMap, expected_rating, positive_probability
+from cinesense.model.rating import RatingCalibration
+from cinesense.text import normalize_review
+
+BUNDLE_MANIFEST = "manifest.json"
+BUNDLE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ServedPrediction:
+    label: str
+    probability_positive: float
+    confidence: float
+    rating: float
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_bundle(directory: Path) -> dict:
+    """Return the bundle manifest after checking it and every file's size and SHA-256."""
+    directory = Path(directory)
+    manifest_path = directory / BUNDLE_MANIFEST
+    if not manifest_path.exists():
+        raise ModelError(
+            f"{directory}: not a serving bundle (no {BUNDLE_MANIFEST}). Build one with "
+            "`cinesense quantize`."
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files: dict[str, dict] = manifest["files"]
+        served = manifest["served_file"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ModelError(f"{manifest_path}: unreadable bundle manifest ({error}).") from error
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise ModelError(
+            f"{directory}: bundle format {manifest.get('format')!r} is not supported "
+            f"(expected {BUNDLE_FORMAT}); re-export the model."
+        )
+    if served not in files:
+        raise ModelError(f"{directory}: the served file {served} is not listed in the manifest.")
+    for name, meta in files.items():
+        path = directory / name
+        if not path.exists():
+            raise ModelError(f"{directory}: incomplete bundle, {name} is missing.")
+        if path.stat().st_size != meta["bytes"] or sha256_file(path) != meta["sha256"]:
+            raise ModelError(
+                f"{directory}: {name} is corrupt (its checksum does not match the manifest). "
+                "Re-download or re-export this model version."
+            )
+    return manifest
+
+
+class OnnxPredictor:
+    """Normalizes, tokenizes in length-sorted batches and runs the served ONNX model."""
+
+    def __init__(self, directory: Path, manifest: dict, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.directory = Path(directory)
+        self.manifest = manifest
+        self.tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
+        self.tokenizer.enable_truncation(manifest["max_length"])
+        self.tokenizer.enable_padding(pad_id=manifest["pad_id"], pad_token=manifest["pad_token"])
+        self.label_map = LabelMap.load(self.directory)
+        self.calibration = RatingCalibration.load(self.directory)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(self.directory / manifest["served_file"]),
+            options,
+            providers=["CPUExecutionProvider"],
+        )
+
+    @classmethod
+    def from_bundle(cls, directory: str | Path, threads: int | None = None) -> OnnxPredictor:
+        return cls(Path(directory), verify_bundle(Path(directory)), threads)
+
+    @property
+    def quantization(self) -> str:
+        return str(self.manifest["served"])
+
+    def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        normalized = [normalize_review(t) for t in texts]
+        order = np.argsort([len(t) for t in normalized], kind="stable")
+        out = np.zeros((len(texts), 10), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            encodings = self.tokenizer.encode_batch([normalized[i] for i in index])
+            feed = {
+                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            }
+            out[index] = self.session.run(["logits"], feed)[0]
+        return out
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[ServedPrediction]:
+        logits = self.logits(texts, batch_size).astype(np.float64)
+        probability = positive_probability(logits, self.label_map)
+        ratings = self.calibration(expected_rating(logits))
+        return [
+            ServedPrediction(
+                self.label_map.labels[int(p >= 0.5)],
+                round(float(p), 4),
+                round(float(max(p, 1 - p)), 4),
+                round(float(r), 1),
+            )
+            for p, r in zip(probability, ratings, strict=True)
+        ]
