@@ -5,14 +5,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cinesense.config import Settings, get_settings
 from cinesense.errors import CinesenseError
@@ -22,7 +21,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="cinesense: Korean movie-review sentiment, from corpus to model.",
 )
-log = logging.getLogger("cinesense")
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_DATASET = "default"
@@ -317,6 +315,11 @@ def predict(
     _echo_json([p.__dict__ for p in predictor.predict(reviews)])
 
 
+def _explicit_or(group: BaseModel, field: str, default: float) -> float:
+    """The setting when the user set it (environment or .env), else ``default``."""
+    return getattr(group, field) if field in group.model_fields_set else default
+
+
 @app.command()
 @friendly_errors
 def quickstart(
@@ -330,9 +333,7 @@ def quickstart(
     pretrain(
         dataset=DEFAULT_DATASET,
         preset=preset,
-        epochs=settings.pretrain.epochs
-        if "CINESENSE_PRETRAIN__EPOCHS" in os.environ
-        else QUICKSTART_EPOCHS,
+        epochs=_explicit_or(settings.pretrain, "epochs", QUICKSTART_EPOCHS),
         max_minutes=None,
         text_file=None,
         out=None,
@@ -341,9 +342,7 @@ def quickstart(
     train(
         dataset=DEFAULT_DATASET,
         base_model="self-built",
-        epochs=settings.train.epochs
-        if "CINESENSE_TRAIN__EPOCHS" in os.environ
-        else QUICKSTART_EPOCHS,
+        epochs=_explicit_or(settings.train, "epochs", QUICKSTART_EPOCHS),
         learning_rate=None,
         max_train_samples=None,
         max_minutes=None,
