@@ -73,6 +73,21 @@ class TrainSettings(BaseModel):
     seed: int = 13
 
 
+class StorageSettings(BaseModel):
+    backend: Literal["local", "s3"] = Field(
+        "local", description="'local' (a folder, the embedded default) or 's3' (S3-compatible)."
+    )
+    local_root: Path | None = Field(None, description="Default: CINESENSE_HOME/storage.")
+    bucket: str = "cinesense"
+    endpoint_url: str | None = Field(None, description="e.g. http://minio:9000; unset for AWS.")
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    create_bucket: bool = Field(True, description="Create the bucket when it is missing.")
+    timeout_s: float = Field(10.0, gt=0)
+    max_attempts: int = Field(3, ge=1, le=10)
+
+
 class Settings(BaseSettings):
     """Every tunable of the platform. ``Settings()`` reads the environment."""
 
@@ -91,6 +106,7 @@ class Settings(BaseSettings):
     num_threads: int | None = Field(None, ge=1, description="Torch CPU threads (default: all).")
 
     data: DataSettings = DataSettings()
+    storage: StorageSettings = StorageSettings()
     pretrain: PretrainSettings = PretrainSettings()
     train: TrainSettings = TrainSettings()
 

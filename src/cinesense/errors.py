@@ -15,3 +15,7 @@ class ModelError(CinesenseError):
 
 class NetworkUnavailableError(CinesenseError):
     """A download was needed but the network (or the host) could not be reached."""
+
+
+class StorageError(CinesenseError):
+    """Object storage is unreachable, refuses the credentials, or lacks a bucket or key."""
