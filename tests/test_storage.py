@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,28 +28,42 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
+@contextmanager
+def moto_server(**env: str) -> Iterator[str]:
     port = free_port()
     server = subprocess.Popen(
         [Path(sys.executable).with_name("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
     )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(endpoint, timeout=1)
-            break
-        except OSError:
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(endpoint):
             if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("moto_server did not start") from None
+                raise RuntimeError("moto_server did not start")
             time.sleep(0.2)
-    yield endpoint
-    server.terminate()
-    server.wait(timeout=10)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        urllib.request.urlopen(endpoint, timeout=1)
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 def s3_settings(endpoint: str, **overrides: object) -> StorageSettings:
@@ -114,6 +130,15 @@ def test_bucket_created_when_allowed(s3_endpoint: str) -> None:
 def test_missing_bucket_when_creation_is_off(s3_endpoint: str) -> None:
     with pytest.raises(StorageError, match="does not exist"):
         S3Store(s3_settings(s3_endpoint, bucket="absent-bucket", create_bucket=False))
+
+
+def test_wrong_credentials() -> None:
+    # With authentication on from the first request, moto knows no access key at all.
+    with (
+        moto_server(INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint,
+        pytest.raises(StorageError, match="refused the credentials"),
+    ):
+        S3Store(s3_settings(endpoint, bucket="locked"))
 
 
 def test_unreachable_endpoint() -> None:
