@@ -64,6 +64,18 @@ def tiny_model(
     return directory
 
 
+@pytest.fixture(scope="session")
+def tiny_bundle(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, sample_dataset: Dataset
+) -> Path:
+    """The tiny model exported to a serving bundle (ONNX FP32 + INT8)."""
+    from cinesense.model.export import build_serving_bundle
+
+    directory = tmp_path_factory.mktemp("bundle") / "bundle"
+    build_serving_bundle(tiny_model, directory, sample_dataset["test"])
+    return directory
+
+
 @pytest.fixture
 def shared_corpus() -> Path:
     """The full Naver corpus beside the project (../shared/data), for developer checks.

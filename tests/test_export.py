@@ -9,22 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cinesense.data.dataset import Dataset
 from cinesense.errors import ModelError
-from cinesense.model.export import FP32_FILE, INT8_FILE, build_serving_bundle
+from cinesense.model.export import FP32_FILE, INT8_FILE
 from cinesense.model.onnx_predict import OnnxPredictor, verify_bundle
 from cinesense.model.predict import TorchPredictor
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def bundle(
-    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, sample_dataset: Dataset
-) -> Path:
-    directory = tmp_path_factory.mktemp("bundle") / "serving"
-    build_serving_bundle(tiny_model, directory, sample_dataset["test"])
-    return directory
+@pytest.fixture
+def bundle(tiny_bundle: Path) -> Path:
+    return tiny_bundle
 
 
 def test_bundle_manifest(bundle: Path) -> None:

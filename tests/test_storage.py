@@ -5,14 +5,8 @@ is patched in this test process.
 """
 
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,44 +14,7 @@ import pytest
 from cinesense.config import Settings, StorageSettings
 from cinesense.errors import StorageError
 from cinesense.storage import LocalStore, S3Store, open_store
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def moto_server(**env: str) -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [Path(sys.executable).with_name("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **env},
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(endpoint):
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("moto_server did not start")
-            time.sleep(0.2)
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _answers(endpoint: str) -> bool:
-    try:
-        urllib.request.urlopen(endpoint, timeout=1)
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-    return True
+from tests.servers import free_port, moto_server
 
 
 @pytest.fixture(scope="module")

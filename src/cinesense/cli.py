@@ -322,6 +322,67 @@ def _explicit_or(group: BaseModel, field: str, default: float) -> float:
 
 @app.command()
 @friendly_errors
+def register(
+    bundle: Annotated[
+        Path | None, typer.Option(help="Default: CINESENSE_HOME/models/serving.")
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Evaluation report (cinesense evaluate --report) to tag the version "
+            "with. Default: evaluation.json beside the trained model."
+        ),
+    ] = None,
+) -> None:
+    """Register a serving bundle as a new version of the model (alias: challenger)."""
+    from cinesense.registry import register_from_files
+
+    settings = _settings()
+    bundle = bundle or settings.models_dir / "serving"
+    report = report or settings.models_dir / "sentiment" / "evaluation.json"
+    _echo_json(register_from_files(settings, bundle, report))
+
+
+@app.command()
+@friendly_errors
+def promote(
+    version: Annotated[str, typer.Argument(help="The version to promote.")],
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    margin: Annotated[float | None, typer.Option(help="Accuracy gain needed (fraction).")] = None,
+) -> None:
+    """Gate a version against the champion on the dataset's test movies; promote if better."""
+    from cinesense.data.dataset import load_dataset
+    from cinesense.registry import baseline_accuracy_of, gate_set
+    from cinesense.registry import promote as run_gate
+
+    settings = _settings()
+    evaluation = gate_set(load_dataset(_dataset_dir(settings, dataset))["test"], settings.data.seed)
+    decision = run_gate(
+        settings, version, evaluation, baseline_accuracy_of(settings, version), margin
+    )
+    _echo_json(decision.__dict__)
+
+
+@app.command()
+@friendly_errors
+def rollback() -> None:
+    """Move the champion alias back to the previous champion."""
+    from cinesense.registry import rollback as run_rollback
+
+    _echo_json({"champion": run_rollback(_settings())})
+
+
+@app.command()
+@friendly_errors
+def models() -> None:
+    """List registered versions with their aliases and gate decisions."""
+    from cinesense.registry import list_versions
+
+    _echo_json(list_versions(_settings()))
+
+
+@app.command()
+@friendly_errors
 def quickstart(
     preset: Annotated[str, typer.Option(help="Base model size.")] = "tiny",
 ) -> None:

@@ -88,6 +88,21 @@ class StorageSettings(BaseModel):
     max_attempts: int = Field(3, ge=1, le=10)
 
 
+class MlflowSettings(BaseModel):
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow server (http://mlflow:5000). Default: an embedded SQLite store in "
+        "CINESENSE_HOME with local artifacts.",
+    )
+    experiment: str = "cinesense-sentiment"
+    model_name: str = "cinesense-sentiment"
+    request_timeout_s: float = Field(20.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    promotion_margin: float = Field(
+        0.002, ge=0, lt=1, description="Accuracy gain (fraction) a challenger needs to win."
+    )
+
+
 class Settings(BaseSettings):
     """Every tunable of the platform. ``Settings()`` reads the environment."""
 
@@ -107,6 +122,7 @@ class Settings(BaseSettings):
 
     data: DataSettings = DataSettings()
     storage: StorageSettings = StorageSettings()
+    mlflow: MlflowSettings = MlflowSettings()
     pretrain: PretrainSettings = PretrainSettings()
     train: TrainSettings = TrainSettings()
 
@@ -121,6 +137,14 @@ class Settings(BaseSettings):
     @property
     def self_built_base_dir(self) -> Path:
         return self.models_dir / "base"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow.tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.home / "model-cache"
 
     @property
     def corpus_cache_dir(self) -> Path:

@@ -19,3 +19,7 @@ class NetworkUnavailableError(CinesenseError):
 
 class StorageError(CinesenseError):
     """Object storage is unreachable, refuses the credentials, or lacks a bucket or key."""
+
+
+class RegistryError(CinesenseError):
+    """The model registry (MLflow) is unreachable or refuses an operation."""

@@ -1,0 +1,473 @@
+"""The model registry on MLflow: register serving bundles, gate promotions, load by alias.
+
+Each registered version of ``cinesense-sentiment`` is an MLflow pyfunc model whose
+artifacts hold a serving bundle (:mod:`cinesense.model.onnx_predict`). Aliases, not
+stages, say what is live: ``challenger`` marks the newest candidate, ``champion`` the
+served model. Every gate decision is written on the version (tags ``gate.*``) and the
+champion's history on the registered model, so the MLflow UI shows why a version is or
+is not live, and ``rollback`` knows where to go back to.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cinesense.config import Settings
+from cinesense.data.dataset import NEUTRAL, balanced_binary
+from cinesense.errors import ModelError, RegistryError
+from cinesense.model.heads import positive_probability
+from cinesense.model.onnx_predict import OnnxPredictor
+
+log = logging.getLogger(__name__)
+CHAMPION, CHALLENGER = "champion", "challenger"
+HISTORY_TAG = "champion_history"
+BUNDLE_ARTIFACT = "bundle"
+
+
+def connect(settings: Settings):
+    """An MLflow client for the configured server, after checking that it answers."""
+    os.environ.setdefault(
+        "MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(settings.mlflow.request_timeout_s))
+    )
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow.max_retries))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = settings.tracking_uri
+    if uri.startswith("http"):
+        _check_server(uri, settings.mlflow.request_timeout_s, settings.mlflow.max_retries)
+    else:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _check_server(uri: str, timeout_s: float, retries: int) -> None:
+    error: Exception | None = None
+    for attempt in range(retries + 1):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s):
+                return
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as problem:
+            error = problem
+            time.sleep(min(2**attempt * 0.5, 5))
+    raise RegistryError(
+        f"The MLflow server at {uri} does not answer ({error}) after {retries + 1} attempts. "
+        "Start it (see README) or fix CINESENSE_MLFLOW__TRACKING_URI."
+    )
+
+
+def experiment_id(settings: Settings) -> str:
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(settings.mlflow.experiment)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    location = None
+    if not settings.tracking_uri.startswith("http"):
+        location = (settings.home / "mlartifacts").resolve().as_uri()
+    return str(mlflow.create_experiment(settings.mlflow.experiment, artifact_location=location))
+
+
+# --- registration ------------------------------------------------------------------------
+
+
+class SentimentModel:
+    """The pyfunc wrapper: text column in, label / probability / confidence / rating out."""
+
+    def load_context(self, context: Any) -> None:
+        self.predictor = OnnxPredictor.from_bundle(context.artifacts[BUNDLE_ARTIFACT])
+
+    # No type hints on purpose: MLflow would derive a schema from them; the logged
+    # signature already describes the input.
+    def predict(self, context, model_input, params=None):
+        predictions = self.predictor.predict(list(model_input["text"].astype(str)))
+        return pd.DataFrame([p.__dict__ for p in predictions])
+
+
+def register_bundle(settings: Settings, run_id: str, bundle_dir: Path, tags: dict[str, str]) -> str:
+    """Log ``bundle_dir`` as a pyfunc model of run ``run_id``, register it as a new version,
+    tag it and point ``challenger`` at it. Returns the version number."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from mlflow.pyfunc import PythonModel
+
+    client = connect(settings)
+    python_model = type("CinesenseSentiment", (SentimentModel, PythonModel), {})()
+    example = pd.DataFrame({"text": ["배우들 연기가 정말 좋았어요", "시간 아까운 영화"]})
+    output = pd.DataFrame(
+        {
+            "label": ["positive", "negative"],
+            "probability_positive": [0.9, 0.1],
+            "confidence": [0.9, 0.9],
+            "rating": [9.0, 2.0],
+        }
+    )
+    try:
+        with tempfile.TemporaryDirectory() as scratch, mlflow.start_run(run_id=run_id):
+            staged = Path(scratch) / BUNDLE_ARTIFACT  # MLflow keeps the folder's own name
+            shutil.copytree(bundle_dir, staged)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=python_model,
+                artifacts={BUNDLE_ARTIFACT: str(staged)},
+                signature=infer_signature(example, output),
+                input_example=example,
+                registered_model_name=settings.mlflow.model_name,
+                pip_requirements=["cinesense", "onnxruntime", "tokenizers"],
+            )
+    except Exception as error:  # MLflow raises many types; none may leave a half state
+        raise RegistryError(f"Registering the model failed: {error}") from error
+    version = str(info.registered_model_version)
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(settings.mlflow.model_name, version, key, value)
+        client.set_registered_model_alias(settings.mlflow.model_name, CHALLENGER, version)
+    except Exception as error:
+        _delete_version(client, settings.mlflow.model_name, version)
+        raise RegistryError(
+            f"Tagging version {version} failed, so it was removed: {error}"
+        ) from error
+    return version
+
+
+def _delete_version(client, name: str, version: str) -> None:
+    try:
+        client.delete_model_version(name, version)
+    except Exception:  # best effort: the registry may be the thing that is down
+        log.warning("could not remove half-registered version %s of %s", version, name)
+
+
+def register_from_files(settings: Settings, bundle_dir: Path, report_path: Path) -> dict:
+    """Start a run that records the evaluation report, then register the bundle from it."""
+    import mlflow
+
+    from cinesense.model.onnx_predict import verify_bundle
+
+    manifest = verify_bundle(bundle_dir)
+    if not report_path.exists():
+        raise ModelError(
+            f"{report_path}: no evaluation report. Run `cinesense evaluate "
+            "--report PATH` first; the gate needs the baseline's accuracy."
+        )
+    report = json.loads(report_path.read_text())
+    if "baseline" not in report:
+        raise ModelError(f"{report_path} has no TF-IDF baseline; evaluate with --baseline.")
+    model, baseline = report["model"], report["baseline"]
+    metrics = {f"test_{k}": v for k, v in model.items() if isinstance(v, int | float)}
+    metrics |= {f"baseline_{k}": v for k, v in baseline.items() if isinstance(v, int | float)}
+    metrics |= {
+        "onnx_accuracy_fp32": manifest["accuracy_fp32"],
+        "onnx_accuracy_int8": manifest["accuracy_int8"],
+    }
+    tags = {
+        "dataset_fingerprint": str(report.get("dataset_fingerprint")),
+        "served_format": manifest["served"],
+        "quantization_reason": manifest["reason"],
+        "test_accuracy": f"{model['accuracy']:.4f}",
+        "baseline_accuracy": f"{baseline['accuracy']:.4f}",
+    }
+    connect(settings)
+    with mlflow.start_run(experiment_id=experiment_id(settings)) as run:
+        mlflow.log_metrics(metrics)
+        mlflow.set_tags(tags)
+    version = register_bundle(settings, run.info.run_id, bundle_dir, tags)
+    return {"version": version, "run_id": run.info.run_id, **tags}
+
+
+def baseline_accuracy_of(settings: Settings, version: str) -> float:
+    client = connect(settings)
+    tags = client.get_model_version(settings.mlflow.model_name, version).tags
+    try:
+        return float(tags["baseline_accuracy"])
+    except (KeyError, ValueError) as error:
+        raise RegistryError(
+            f"Version {version} has no baseline_accuracy tag; register it with "
+            "an evaluation report that includes the TF-IDF baseline."
+        ) from error
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def download_bundle(settings: Settings, reference: str = CHAMPION) -> tuple[Path, str]:
+    """Download a version's bundle (``reference``: an alias or a version number)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = connect(settings)
+    name = settings.mlflow.model_name
+    try:
+        if reference.isdigit():
+            version = client.get_model_version(name, reference)
+        else:
+            version = client.get_model_version_by_alias(name, reference)
+    except MlflowException as error:
+        raise ModelError(f"No model version '{reference}' of {name} in the registry.") from error
+    target = settings.model_cache_dir / name / str(version.version)
+    bundle = target / "artifacts" / BUNDLE_ARTIFACT
+    if not (bundle / "manifest.json").exists():
+        try:
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version.version}", dst_path=str(target)
+            )
+        except MlflowException as error:
+            raise RegistryError(f"Downloading version {version.version} failed: {error}") from error
+    return bundle, str(version.version)
+
+
+def load_predictor(
+    settings: Settings, reference: str = CHAMPION, threads: int | None = None
+) -> tuple[OnnxPredictor, str]:
+    """The served predictor of a version (onnxruntime + tokenizers only), verified."""
+    bundle, version = download_bundle(settings, reference)
+    return OnnxPredictor.from_bundle(bundle, threads), version
+
+
+# --- the promotion gate ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    version: str
+    promoted: bool
+    reason: str
+    challenger_accuracy: float
+    champion_version: str | None
+    champion_accuracy: float | None
+
+
+def bundle_accuracy(predictor: OnnxPredictor, evaluation: pd.DataFrame) -> float:
+    logits = predictor.logits(list(evaluation["text"])).astype(np.float64)
+    probability = positive_probability(logits, predictor.label_map)
+    return float(((probability >= 0.5).astype(int) == evaluation["label"].to_numpy()).mean())
+
+
+def gate_set(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The fixed evaluation set both models are scored on: balanced labelled reviews."""
+    return balanced_binary(frame[frame["label"] != NEUTRAL], seed)
+
+
+def promote(
+    settings: Settings,
+    version: str,
+    evaluation: pd.DataFrame,
+    baseline_accuracy: float,
+    margin: float | None = None,
+    attempts: int = 3,
+) -> GateDecision:
+    """Make ``version`` champion if it beats the champion by ``margin`` on ``evaluation``
+    and beats the TF-IDF baseline; record the decision either way. Idempotent.
+
+    Promotions on one host are serialized by a file lock (MLflow has no compare-and-set
+    for aliases); if the champion still moves meanwhile — a promoter on another host —
+    the comparison is redone against the new champion.
+    """
+    client = connect(settings)
+    margin = settings.mlflow.promotion_margin if margin is None else margin
+    challenger, _ = load_predictor(settings, version)
+    challenger_accuracy = bundle_accuracy(challenger, evaluation)
+    with promotion_lock(settings):
+        return _promote_locked(
+            settings,
+            client,
+            version,
+            challenger_accuracy,
+            evaluation,
+            baseline_accuracy,
+            margin,
+            attempts,
+        )
+
+
+@contextmanager
+def promotion_lock(settings: Settings) -> Iterator[None]:
+    directory = settings.home / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f"promote-{settings.mlflow.model_name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _promote_locked(
+    settings: Settings,
+    client,
+    version: str,
+    challenger_accuracy: float,
+    evaluation: pd.DataFrame,
+    baseline_accuracy: float,
+    margin: float,
+    attempts: int,
+) -> GateDecision:
+    name = settings.mlflow.model_name
+    for _ in range(attempts):
+        champion_version = _alias_version(client, name, CHAMPION)
+        decision = _decide(
+            settings,
+            version,
+            challenger_accuracy,
+            champion_version,
+            evaluation,
+            baseline_accuracy,
+            margin,
+        )
+        if champion_version != _alias_version(client, name, CHAMPION):
+            continue  # someone promoted meanwhile: compare again
+        if decision.promoted:
+            client.set_registered_model_alias(name, CHAMPION, version)
+            _append_history(client, name, version, decision.reason)
+        _record(client, name, decision)
+        return decision
+    raise RegistryError("The champion kept changing during the promotion; try again.")
+
+
+def _decide(
+    settings: Settings,
+    version: str,
+    accuracy: float,
+    champion: str | None,
+    evaluation: pd.DataFrame,
+    baseline_accuracy: float,
+    margin: float,
+) -> GateDecision:
+    if champion == version:
+        return GateDecision(version, False, "already champion", accuracy, champion, accuracy)
+    if accuracy <= baseline_accuracy:
+        return GateDecision(
+            version,
+            False,
+            f"accuracy {accuracy:.4f} does not beat the TF-IDF baseline's {baseline_accuracy:.4f}",
+            accuracy,
+            champion,
+            None,
+        )
+    if champion is None:
+        return GateDecision(
+            version, True, f"first champion (accuracy {accuracy:.4f})", accuracy, None, None
+        )
+    predictor, _ = load_predictor(settings, champion)
+    champion_accuracy = bundle_accuracy(predictor, evaluation)
+    gain = accuracy - champion_accuracy
+    promoted = gain >= margin
+    verdict = "beats" if promoted else "does not beat"
+    reason = (
+        f"accuracy {accuracy:.4f} {verdict} champion v{champion}'s {champion_accuracy:.4f} "
+        f"by the margin {margin:.4f} (gain {gain:+.4f})"
+    )
+    return GateDecision(version, promoted, reason, accuracy, champion, champion_accuracy)
+
+
+def _alias_version(client, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _record(client, name: str, decision: GateDecision) -> None:
+    tags = {
+        "gate.decision": "promoted" if decision.promoted else "rejected",
+        "gate.reason": decision.reason,
+        "gate.challenger_accuracy": f"{decision.challenger_accuracy:.4f}",
+        "gate.champion_version": decision.champion_version or "none",
+        "gate.decided_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if decision.champion_accuracy is not None:
+        tags["gate.champion_accuracy"] = f"{decision.champion_accuracy:.4f}"
+    for key, value in tags.items():
+        client.set_model_version_tag(name, decision.version, key, value)
+
+
+def champion_history(client, name: str) -> list[dict[str, str]]:
+    tags = client.get_registered_model(name).tags
+    return json.loads(tags.get(HISTORY_TAG, "[]"))
+
+
+def champion_stack(history: list[dict[str, str]]) -> list[str]:
+    """Replay the history: a promotion pushes a version, a rollback pops the top one."""
+    stack: list[str] = []
+    for event in history:
+        if event.get("kind") == "rollback":
+            if stack:
+                stack.pop()
+        else:
+            stack.append(event["version"])
+    return stack
+
+
+def _append_history(client, name: str, version: str, reason: str, kind: str = "promotion") -> None:
+    history = champion_history(client, name)
+    history.append(
+        {
+            "kind": kind,
+            "version": version,
+            "reason": reason,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-100:]))
+
+
+def rollback(settings: Settings) -> str:
+    """Move ``champion`` back to the version that held it before the current one."""
+    client = connect(settings)
+    name = settings.mlflow.model_name
+    current = _alias_version(client, name, CHAMPION)
+    stack = champion_stack(champion_history(client, name))
+    if current is None or len(stack) < 2:
+        raise RegistryError("There is no earlier champion to roll back to.")
+    previous = stack[-2]
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    _append_history(client, name, previous, f"rollback from v{current}", kind="rollback")
+    client.set_model_version_tag(
+        name, current, "gate.rolled_back_at", time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    )
+    return previous
+
+
+def list_versions(settings: Settings) -> list[dict[str, object]]:
+    """Every version with its aliases and gate tags (aliases read per version: MLflow's
+    search does not return them)."""
+    from mlflow.exceptions import MlflowException
+
+    client = connect(settings)
+    name = settings.mlflow.model_name
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException as error:
+        raise RegistryError(f"Listing {name} failed: {error}") from error
+    rows = []
+    for item in sorted(versions, key=lambda v: int(v.version)):
+        full = client.get_model_version(name, item.version)
+        rows.append(
+            {
+                "version": str(full.version),
+                "aliases": sorted(full.aliases),
+                "run_id": full.run_id,
+                "tags": dict(full.tags),
+            }
+        )
+    return rows
