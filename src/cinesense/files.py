@@ -1,7 +1,8 @@
-"""Atomic writes: a directory appears under its final name complete, or not at all."""
+"""File helpers: atomic directory writes and checksums."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -34,3 +35,11 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         shutil.rmtree(previous)
     else:
         os.replace(staging, target)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

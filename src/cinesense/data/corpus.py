@@ -9,7 +9,6 @@ Every reader returns a DataFrame with the columns of ``REVIEW_COLUMNS``:
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -24,6 +23,7 @@ import pandas as pd
 
 from cinesense.config import Settings
 from cinesense.errors import DataError, NetworkUnavailableError
+from cinesense.files import sha256_file
 
 REVIEW_COLUMNS = ["source", "review_id", "movie_id", "rating", "date", "text"]
 NAVER_COLUMNS = ["review_id", "movie_id", "rating", "date", "review"]
@@ -195,18 +195,10 @@ def _fetch(url: str, destination: Path, timeout_s: float) -> None:
     os.replace(partial, destination)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _verify_archive(archive: Path, settings: Settings) -> None:
     if not archive.exists():
         return
-    actual = _sha256(archive)
+    actual = sha256_file(archive)
     record = archive.with_name(archive.name + ".sha256")
     expected = settings.data.corpus_sha256 or (
         record.read_text().strip() if record.exists() else None

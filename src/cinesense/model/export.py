@@ -26,15 +26,10 @@ import pandas as pd
 
 from cinesense.data.dataset import NEUTRAL, balanced_binary
 from cinesense.errors import ModelError
-from cinesense.files import atomic_directory
+from cinesense.files import atomic_directory, sha256_file
 from cinesense.model.behaviour import CASES
 from cinesense.model.heads import LABEL_MAP_FILE, positive_probability
-from cinesense.model.onnx_predict import (
-    BUNDLE_FORMAT,
-    BUNDLE_MANIFEST,
-    OnnxPredictor,
-    sha256_file,
-)
+from cinesense.model.onnx_predict import BUNDLE_FORMAT, BUNDLE_MANIFEST, OnnxPredictor
 from cinesense.model.predict import TorchPredictor
 from cinesense.model.rating import CALIBRATION_FILE
 

@@ -14,7 +14,6 @@ so a corrupt or incomplete bundle is refused with a clear error.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from cinesense.errors import ModelError
+from cinesense.files import sha256_file
 from cinesense.model.heads import LabelMap, expected_rating, positive_probability
 from cinesense.model.rating import RatingCalibration
 from cinesense.text import normalize_review
@@ -37,14 +37,6 @@ class ServedPrediction:
     probability_positive: float
     confidence: float
     rating: float
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_bundle(directory: Path) -> dict:
