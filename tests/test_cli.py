@@ -74,6 +74,19 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     nsmc_report = json.loads(scored.stdout)["model"]
     assert nsmc_report["test_balanced_reviews"] == 4 and "rating_mae" not in nsmc_report
 
+    # the registry on the embedded default (SQLite + local artifacts in CINESENSE_HOME)
+    assert run(tmp_path, "quantize").returncode == 0
+    registered = run(tmp_path, "register")
+    assert registered.returncode == 0, registered.stderr
+    version = json.loads(registered.stdout)["version"]
+    gate = run(tmp_path, "promote", version)
+    assert gate.returncode == 0, gate.stderr
+    decision = json.loads(gate.stdout)
+    listed = {row["version"]: row for row in json.loads(run(tmp_path, "models").stdout)}
+    expected = "promoted" if decision["promoted"] else "rejected"
+    assert listed[version]["tags"]["gate.decision"] == expected
+    assert "challenger" in listed[version]["aliases"]
+
 
 def test_build_dataset_from_files(tmp_path: Path) -> None:
     corpus = tmp_path / "c.tsv"

@@ -323,24 +323,35 @@ def _explicit_or(group: BaseModel, field: str, default: float) -> float:
 @app.command()
 @friendly_errors
 def register(
+    model: ModelOpt = None,
     bundle: Annotated[
         Path | None, typer.Option(help="Default: CINESENSE_HOME/models/serving.")
     ] = None,
     report: Annotated[
         Path | None,
         typer.Option(
-            help="Evaluation report (cinesense evaluate --report) to tag the version "
-            "with. Default: evaluation.json beside the trained model."
+            help="Evaluation report (cinesense evaluate --report). Default: "
+            "evaluation.json beside the trained model."
         ),
     ] = None,
+    dataset: DatasetOpt = DEFAULT_DATASET,
 ) -> None:
-    """Register a serving bundle as a new version of the model (alias: challenger)."""
-    from cinesense.registry import register_from_files
+    """Log the training run in MLflow and register its serving bundle (alias: challenger)."""
+    from cinesense.data.dataset import load_dataset
+    from cinesense.tracking import record_and_register
 
     settings = _settings()
-    bundle = bundle or settings.models_dir / "serving"
-    report = report or settings.models_dir / "sentiment" / "evaluation.json"
-    _echo_json(register_from_files(settings, bundle, report))
+    model_dir = model or settings.models_dir / "sentiment"
+    dataset_dir = _dataset_dir(settings, dataset)
+    result = record_and_register(
+        settings,
+        model_dir,
+        bundle or settings.models_dir / "serving",
+        report or model_dir / "evaluation.json",
+        load_dataset(dataset_dir),
+        dataset_dir.resolve().as_uri(),
+    )
+    _echo_json(result)
 
 
 @app.command()

@@ -156,43 +156,6 @@ def _delete_version(client, name: str, version: str) -> None:
         log.warning("could not remove half-registered version %s of %s", version, name)
 
 
-def register_from_files(settings: Settings, bundle_dir: Path, report_path: Path) -> dict:
-    """Start a run that records the evaluation report, then register the bundle from it."""
-    import mlflow
-
-    from cinesense.model.onnx_predict import verify_bundle
-
-    manifest = verify_bundle(bundle_dir)
-    if not report_path.exists():
-        raise ModelError(
-            f"{report_path}: no evaluation report. Run `cinesense evaluate "
-            "--report PATH` first; the gate needs the baseline's accuracy."
-        )
-    report = json.loads(report_path.read_text())
-    if "baseline" not in report:
-        raise ModelError(f"{report_path} has no TF-IDF baseline; evaluate with --baseline.")
-    model, baseline = report["model"], report["baseline"]
-    metrics = {f"test_{k}": v for k, v in model.items() if isinstance(v, int | float)}
-    metrics |= {f"baseline_{k}": v for k, v in baseline.items() if isinstance(v, int | float)}
-    metrics |= {
-        "onnx_accuracy_fp32": manifest["accuracy_fp32"],
-        "onnx_accuracy_int8": manifest["accuracy_int8"],
-    }
-    tags = {
-        "dataset_fingerprint": str(report.get("dataset_fingerprint")),
-        "served_format": manifest["served"],
-        "quantization_reason": manifest["reason"],
-        "test_accuracy": f"{model['accuracy']:.4f}",
-        "baseline_accuracy": f"{baseline['accuracy']:.4f}",
-    }
-    connect(settings)
-    with mlflow.start_run(experiment_id=experiment_id(settings)) as run:
-        mlflow.log_metrics(metrics)
-        mlflow.set_tags(tags)
-    version = register_bundle(settings, run.info.run_id, bundle_dir, tags)
-    return {"version": version, "run_id": run.info.run_id, **tags}
-
-
 def baseline_accuracy_of(settings: Settings, version: str) -> float:
     client = connect(settings)
     tags = client.get_model_version(settings.mlflow.model_name, version).tags

@@ -1,0 +1,149 @@
+"""Training runs in MLflow: configuration, data lineage, learning curve, environment.
+
+``log_training_run`` records one fine-tuning run in the named experiment: every setting
+as a parameter, the dataset as an MLflow dataset input (its fingerprint as the digest),
+validation accuracy per evaluation step, the final metrics of the model and of the TF-IDF
+baseline, and the package versions and git commit that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+from cinesense.config import Settings
+from cinesense.data.dataset import Dataset
+from cinesense.errors import ModelError
+from cinesense.model.onnx_predict import verify_bundle
+from cinesense.registry import connect, experiment_id, register_bundle
+
+PACKAGES = ("cinesense", "torch", "transformers", "tokenizers", "onnxruntime", "mlflow")
+
+
+def flatten(prefix: str, values: dict[str, object]) -> dict[str, str]:
+    return {f"{prefix}.{key}": str(value) for key, value in values.items()}
+
+
+def environment_tags() -> dict[str, str]:
+    tags = {}
+    for package in PACKAGES:
+        try:
+            tags[f"version.{package}"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    commit = _git_commit()
+    if commit:
+        tags["git_commit"] = commit
+    return tags
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None
+
+
+def log_training_run(
+    settings: Settings, dataset: Dataset, dataset_uri: str, training_manifest: dict, report: dict
+) -> str:
+    """Record a finished training run; returns its MLflow run id."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
+    connect(settings)
+    with mlflow.start_run(experiment_id=experiment_id(settings)) as run:
+        mlflow.log_params(
+            {
+                **flatten("train", settings.train.model_dump()),
+                **flatten("data", settings.data.model_dump()),
+                "base_model": training_manifest.get("base_model", ""),
+                "learning_rate_used": training_manifest.get("learning_rate", ""),
+            }
+        )
+        with warnings.catch_warnings():
+            # MLflow registers its local-artifact source twice and warns that a file URI
+            # "can be interpreted in multiple ways"; both readings are the same class.
+            warnings.filterwarnings("ignore", message="The specified dataset source")
+            source = from_pandas(
+                dataset["train"].head(1000),
+                source=dataset_uri,
+                name="reviews",
+                digest=dataset.manifest.fingerprint[:36],
+            )
+        mlflow.log_input(
+            source,
+            context="training",
+            tags={
+                "fingerprint": dataset.manifest.fingerprint,
+                **{f"size.{k}": str(v) for k, v in dataset.manifest.sizes.items()},
+            },
+        )
+        for point in training_manifest.get("history", []):
+            mlflow.log_metric(
+                "validation_accuracy", point["validation_accuracy"], step=int(point["step"])
+            )
+        for name, part in (("test", report["model"]), ("baseline", report.get("baseline", {}))):
+            mlflow.log_metrics(
+                {
+                    f"{name}_{key}": float(value)
+                    for key, value in part.items()
+                    if isinstance(value, int | float)
+                }
+            )
+        mlflow.set_tags({**environment_tags(), "dataset_fingerprint": dataset.manifest.fingerprint})
+        return str(run.info.run_id)
+
+
+def record_and_register(
+    settings: Settings,
+    model_dir: Path,
+    bundle_dir: Path,
+    report_path: Path,
+    dataset: Dataset,
+    dataset_uri: str,
+) -> dict:
+    """Log the training run of ``model_dir``, then register ``bundle_dir`` from that run.
+
+    The version is tagged with what the gate and the MLflow UI need: test and baseline
+    accuracy, data fingerprint, base model and the served format with its reason.
+    """
+    from mlflow import MlflowClient
+
+    bundle = verify_bundle(bundle_dir)
+    if not report_path.exists():
+        raise ModelError(
+            f"{report_path}: no evaluation report. Run `cinesense evaluate "
+            "--report PATH` first; the gate needs the baseline's accuracy."
+        )
+    report = json.loads(report_path.read_text())
+    if "baseline" not in report:
+        raise ModelError(f"{report_path} has no TF-IDF baseline; evaluate with --baseline.")
+    training = json.loads((model_dir / "training_manifest.json").read_text())
+    run_id = log_training_run(settings, dataset, dataset_uri, training, report)
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    for name in ("accuracy_fp32", "accuracy_int8", "parity_max_abs_diff"):
+        client.log_metric(run_id, f"onnx_{name}", float(bundle[name]))
+    for file, megabytes in bundle["sizes_mb"].items():
+        client.log_metric(run_id, f"size_mb_{file.replace('.', '_')}", float(megabytes))
+    tags = {
+        "dataset_fingerprint": dataset.manifest.fingerprint,
+        "base_model": str(training.get("base_model")),
+        "served_format": bundle["served"],
+        "quantization_reason": bundle["reason"],
+        "test_accuracy": f"{report['model']['accuracy']:.4f}",
+        "baseline_accuracy": f"{report['baseline']['accuracy']:.4f}",
+    }
+    version = register_bundle(settings, run_id, bundle_dir, tags)
+    return {"version": version, "run_id": run_id, **tags}
