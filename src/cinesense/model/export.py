@@ -61,7 +61,7 @@ def build_serving_bundle(
         quantize_int8(staging / FP32_FILE, staging / INT8_FILE)
         for name in ("tokenizer.json", LABEL_MAP_FILE, CALIBRATION_FILE):
             shutil.copy(Path(model_dir) / name, staging / name)
-        manifest = _draft_manifest(torch_predictor, staging)
+        manifest = _draft_manifest(torch_predictor)
         parity = check_parity(torch_predictor, staging, manifest)
         accuracy = {
             kind: _accuracy(staging, manifest, name, labelled)
@@ -166,7 +166,7 @@ def _accuracy(staging: Path, manifest: dict, file: str, labelled: pd.DataFrame) 
     return float(((probability >= 0.5).astype(int) == labelled["label"].to_numpy()).mean())
 
 
-def _draft_manifest(predictor: TorchPredictor, staging: Path) -> dict:
+def _draft_manifest(predictor: TorchPredictor) -> dict:
     tokenizer = predictor.tokenizer
     return {
         "format": BUNDLE_FORMAT,

@@ -23,7 +23,7 @@ import numpy as np
 
 from cinesense.errors import ModelError
 from cinesense.files import sha256_file
-from cinesense.model.heads import LabelMap, expected_rating, positive_probability
+from cinesense.model.heads import NUM_RATINGS, LabelMap, expected_rating, positive_probability
 from cinesense.model.rating import RatingCalibration
 from cinesense.text import normalize_review
 
@@ -107,7 +107,7 @@ class OnnxPredictor:
     def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         normalized = [normalize_review(t) for t in texts]
         order = np.argsort([len(t) for t in normalized], kind="stable")
-        out = np.zeros((len(texts), 10), dtype=np.float32)
+        out = np.zeros((len(texts), NUM_RATINGS), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             encodings = self.tokenizer.encode_batch([normalized[i] for i in index])
