@@ -14,6 +14,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 
 from cinesense.config import Settings, get_settings
+from cinesense.crawl.cli import crawl_app
 from cinesense.errors import CinesenseError
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="cinesense: Korean movie-review sentiment, from corpus to model.",
 )
+app.add_typer(crawl_app, name="crawl")
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_DATASET = "default"

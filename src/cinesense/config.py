@@ -7,11 +7,13 @@ package reads the environment.
 
 from __future__ import annotations
 
+import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The Naver movie review corpus (CC0) lives as per-movie JSON files in e9t/nsmc; the
@@ -73,6 +75,115 @@ class TrainSettings(BaseModel):
     seed: int = 13
 
 
+def _find_chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL such as https://www.megabox.co.kr")
+    return value.rstrip("/")
+
+
+class MegaboxSettings(BaseModel):
+    enabled: bool = True
+    base_url: str = Field(
+        "https://www.megabox.co.kr", description="Site root; point it at the fake site for demos."
+    )
+    page_size: int = Field(10, ge=1, le=100, description="Reviews per page (the site uses 10).")
+    movie_list_page_size: int = Field(100, ge=1, le=200)
+    review_kind: Literal["", "PREV", "EXPE"] = Field(
+        "", description="'' all, 'PREV' post-viewing only, 'EXPE' expectation only."
+    )
+    allow_training: bool | None = Field(
+        None,
+        description="May these reviews train models? None follows the site's robots.txt "
+        "content signal (ai-train=no means no); true/false decide explicitly.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class CgvSettings(BaseModel):
+    enabled: bool = True
+    base_url: str = Field("https://cgv.co.kr", description="Site root (the apex domain).")
+    chart_path: str = Field(
+        "/api/v1/booking/searchAtktTopPostrList?coCd=A420&movNm=&div=&attrCd=",
+        description="Booking chart endpoint (movies now showing), fetched inside the browser.",
+    )
+    movie_page_path: str = Field(
+        "/cnm/cgvChart/movieChart/{movie_id}", description="Movie page holding the reviews."
+    )
+    review_api_marker: str = Field(
+        "searchRviewRviewPageList",
+        description="Part of the URL of the review API calls the page makes while scrolling.",
+    )
+    scroll_wait_s: float = Field(
+        3.0, gt=0, description="How long to wait for a review call after a scroll."
+    )
+    egg_labels: dict[str, Literal["positive", "negative"]] = Field(
+        default_factory=dict,
+        description="Raw egScore value -> label, once its meaning is checked on a live "
+        'response (e.g. {"2": "positive", "1": "negative"}). Unmapped values: no label.',
+    )
+    allow_training: bool | None = Field(
+        False,
+        description="CGV's robots.txt signals ai-train=no, so its reviews are for analysis "
+        "and scoring only unless an operator sets this to true.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class CrawlSettings(BaseModel):
+    user_agent: str = Field(
+        "cinesense-crawler/0.1 (self-hosted review-sentiment research; obeys robots.txt)",
+        min_length=8,
+        description="Sent with every request; its first word is the robots.txt agent name.",
+    )
+    rate_limit_per_s: float = Field(
+        1.0, gt=0, le=1000, description="Most requests per second to one host."
+    )
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(20.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10, description="Retries on timeouts, 429 and 5xx.")
+    backoff_base_s: float = Field(2.0, ge=0, description="First retry waits about this long.")
+    backoff_max_s: float = Field(60.0, ge=0, description="Longest single wait between tries.")
+    breaker_threshold: int = Field(
+        5, ge=1, description="Consecutive failures at one host that open the circuit breaker."
+    )
+    breaker_cooldown_s: float = Field(300.0, ge=0, description="How long an open breaker waits.")
+    robots_ttl_s: float = Field(3600.0, ge=0, description="How long a robots.txt is reused.")
+    block_markers: list[str] = Field(
+        default_factory=lambda: [
+            "비정상적으로 CGV에 접속",
+            "이용이 제한",
+            "RAY_ID",
+            "Attention Required! | Cloudflare",
+            "cf-chl-",
+        ],
+        description="Text that marks a block page (checked whenever HTML comes back).",
+    )
+    chromium_path: str | None = Field(
+        default_factory=_find_chromium,
+        description="Chromium for the browser route (CGV); Debian: apt-get install chromium.",
+    )
+    browser_timeout_s: float = Field(30.0, gt=0, description="Page loads in the browser.")
+    commit_every: int = Field(
+        1000, ge=1, description="Store a crawl's new reviews every this many (and at the end)."
+    )
+    store_prefix: str = Field("reviews", description="Key prefix in object storage.")
+    megabox: MegaboxSettings = MegaboxSettings()
+    cgv: CgvSettings = CgvSettings()
+
+
 class StorageSettings(BaseModel):
     backend: Literal["local", "s3"] = Field(
         "local", description="'local' (a folder, the embedded default) or 's3' (S3-compatible)."
@@ -122,6 +233,7 @@ class Settings(BaseSettings):
 
     data: DataSettings = DataSettings()
     storage: StorageSettings = StorageSettings()
+    crawl: CrawlSettings = CrawlSettings()
     mlflow: MlflowSettings = MlflowSettings()
     pretrain: PretrainSettings = PretrainSettings()
     train: TrainSettings = TrainSettings()

@@ -23,3 +23,25 @@ class StorageError(CinesenseError):
 
 class RegistryError(CinesenseError):
     """The model registry (MLflow) is unreachable or refuses an operation."""
+
+
+class CrawlerError(CinesenseError):
+    """A review source refused, blocked, changed shape or failed; names source, URL and cause.
+
+    ``kind`` says what went wrong: ``robots`` (robots.txt disallows the URL), ``blocked``
+    (a block page or 403), ``rate_limited`` (429 after the retries), ``server`` (5xx after
+    the retries), ``timeout``, ``connection``, ``breaker_open``, ``schema`` (the response
+    no longer has the expected shape, or HTML came where JSON was expected), ``http``
+    (another HTTP status), ``browser`` (Chromium missing or failing), ``input``.
+    """
+
+    def __init__(
+        self, source: str, url: str, problem: str, kind: str = "http", hint: str | None = None
+    ) -> None:
+        self.source = source
+        self.url = url
+        self.problem = problem
+        self.kind = kind
+        self.hint = hint
+        message = f"{source}: {problem} (at {url})."
+        super().__init__(f"{message} {hint}" if hint else message)
