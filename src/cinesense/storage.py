@@ -56,9 +56,18 @@ class LocalStore:
     def put_bytes(self, key: str, data: bytes) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as tmp:
-            tmp.write(data)
-        os.replace(tmp.name, target)
+        staged: Path | None = None
+        try:
+            with tempfile.NamedTemporaryFile(
+                dir=target.parent, prefix=".tmp-", delete=False
+            ) as tmp:
+                staged = Path(tmp.name)
+                tmp.write(data)
+            os.replace(staged, target)
+        except BaseException:  # an interrupted write leaves neither target nor temp file
+            if staged is not None:
+                staged.unlink(missing_ok=True)
+            raise
 
     def get_bytes(self, key: str) -> bytes:
         path = self._path(key)

@@ -2,9 +2,12 @@
 
 Used where a site is a browser app whose data calls only a real browser can make (CGV),
 and for the Megabox comment-tab canary. Every navigation and in-page fetch goes through
-the same :class:`~cinesense.crawl.politeness.Gate` as plain HTTP; requests the page's own
-scripts would make to paths robots.txt disallows are aborted. The user agent is
-Chromium's own plus the crawler's (honest: it says both "HeadlessChrome" and who we are).
+the same :class:`~cinesense.crawl.politeness.Gate` as plain HTTP. Requests the page's own
+scripts make pass a route first: those to paths robots.txt disallows are aborted, and the
+data calls being captured (:meth:`BrowserSession.listen`) are held until the host's turn
+under the rate limit, so the limit holds at the moment each call leaves the browser.
+The user agent is Chromium's own plus the crawler's (honest: it says both
+"HeadlessChrome" and who we are).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class BrowserSession:
         self._page: Page | None = None
         self._matches: Callable[[str], bool] | None = None
         self._captured: list[Response] = []
+        self._route_errors: list[CrawlerError] = []
 
     def __enter__(self) -> BrowserSession:
         self.open()
@@ -96,7 +100,7 @@ class BrowserSession:
                 viewport={"width": 1280, "height": 720},
             )
             self._context.set_default_timeout(self.options.browser_timeout_s * 1000)
-            self._context.route("**/*", self._obey_robots)
+            self._context.route("**/*", self._route)
             self._page = self._context.new_page()
             self._page.on("response", self._on_response)
         except Error as error:
@@ -141,16 +145,18 @@ class BrowserSession:
         call the page makes on its own (before any scroll) is not lost.
         """
         if not captured:
-            self.gate.wait_turn(self.page.url)
-            deadline = time.monotonic() + wait_s
+            # The call the scroll triggers may be held by the rate limit (see _route).
+            deadline = time.monotonic() + wait_s + 1.0 / self.options.rate_limit_per_s
             next_scroll = 0.0
-            while not captured and time.monotonic() < deadline:
+            while not captured and time.monotonic() < deadline and not self._route_errors:
                 # Scroll again now and then: the page may still have been rendering the
                 # last batch (so nothing new was in view) when we scrolled.
                 if time.monotonic() >= next_scroll:
                     self.page.evaluate(SCROLL_JS)
                     next_scroll = time.monotonic() + RESCROLL_S
                 self.page.wait_for_timeout(POLL_MS)
+        if self._route_errors:
+            raise self._route_errors.pop(0)
         replies = []
         while captured:
             response = captured.pop(0)
@@ -169,6 +175,7 @@ class BrowserSession:
         earlier listen)."""
         self._matches = matches
         self._captured = []
+        self._route_errors = []
         return self._captured
 
     def _on_response(self, response: Response) -> None:
@@ -213,7 +220,8 @@ class BrowserSession:
         finally:
             scratch.close()
 
-    def _obey_robots(self, route: Route) -> None:
+    def _route(self, route: Route) -> None:
+        """Every request the browser makes: obey robots.txt; pace the captured calls."""
         url = route.request.url
         rules = self.gate.cached_robots(url) if url.startswith("http") else None
         disallowed = rules is not None and not rules.allows(self.options.user_agent, url)
@@ -221,6 +229,13 @@ class BrowserSession:
             self.aborted.append(url)
             route.abort("blockedbyclient")
             return
+        if self._matches is not None and self._matches(url):
+            try:
+                self.gate.wait_turn(url)
+            except CrawlerError as error:  # breaker open: refuse, and report it to the crawl
+                self._route_errors.append(error)
+                route.abort("blockedbyclient")
+                return
         route.continue_()
 
 

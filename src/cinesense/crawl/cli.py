@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -152,7 +153,7 @@ def now_showing_command(
     settings = _settings()
     if not crawl:
         movies = now_showing(settings, source)
-        _echo_json([movie.__dict__ for movie in movies[:max_movies]] if movies else [])
+        _echo_json([asdict(movie) for movie in movies[:max_movies]])
         return
     bar = _Bar(max_reviews)
     try:
@@ -187,7 +188,7 @@ def search_command(title: Annotated[str, typer.Argument(help="Part of a title.")
     """Search Megabox movies by title (showing or not)."""
     from cinesense.crawl.jobs import search_movies
 
-    _echo_json([movie.__dict__ for movie in search_movies(_settings(), title)])
+    _echo_json([asdict(movie) for movie in search_movies(_settings(), title)])
 
 
 @crawl_app.command("list")
@@ -254,7 +255,7 @@ def canary_command(
 
     settings = _settings()
     report = megabox_canary(settings, movie_id)
-    _echo_json(report.__dict__ | {"ok": report.ok})
+    _echo_json(asdict(report) | {"ok": report.ok})
     if not report.ok:
         raise CrawlerError(
             "megabox",

@@ -116,6 +116,7 @@ class Hit:
     method: str
     path: str
     status: int
+    user_agent: str = ""
 
 
 class FakeSite:
@@ -147,7 +148,9 @@ class FakeSite:
         return f"http://{host!s}:{port}"
 
     def start(self) -> FakeSite:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -172,9 +175,9 @@ class FakeSite:
 
     # -- called by the handler -------------------------------------------------------
 
-    def record(self, method: str, path: str, status: int) -> None:
+    def record(self, method: str, path: str, status: int, user_agent: str) -> None:
         with self._lock:
-            self.hits.append(Hit(time.monotonic(), method, path, status))
+            self.hits.append(Hit(time.monotonic(), method, path, status, user_agent))
 
     def next_fault(self) -> tuple[int | None, bool]:
         """(queued status or None, blocked?) for the next API call."""
@@ -269,14 +272,17 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
     ) -> None:
         data = text.encode()
+        self.fake.record(method, self.path, status, self.headers.get("User-Agent", ""))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
-        self.fake.record(method, self.path, status)
+        try:
+            self.wfile.write(data)
+        except OSError:  # the client gave up (a timeout test); nothing to answer
+            self.close_connection = True
 
 
 def _body(raw: bytes) -> dict[str, str]:

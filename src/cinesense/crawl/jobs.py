@@ -442,6 +442,8 @@ def as_corpus(frame: pd.DataFrame) -> pd.DataFrame:
 def megabox_canary(settings: Settings, movie_id: str) -> CanaryReport:
     """Render Megabox's comment tab in Chromium, parse it with BeautifulSoup and compare it
     with the JSON API's first page: a drift alarm for either."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     from cinesense.crawl.browser import BrowserSession
     from cinesense.crawl.megabox import (
         MegaboxCrawler,
@@ -458,6 +460,11 @@ def megabox_canary(settings: Settings, movie_id: str) -> CanaryReport:
         raise CrawlerError("megabox", url, "the movie has no reviews to compare", kind="input")
     with BrowserSession("megabox", settings.crawl) as browser:
         browser.goto(url)
-        browser.page.wait_for_load_state("networkidle")  # the tab fills itself by script
+        try:  # the tab fills its list by script; any list item will do (classes may drift)
+            browser.page.wait_for_selector(
+                "#contentData ul li", timeout=min(settings.crawl.browser_timeout_s, 10) * 1000
+            )
+        except PlaywrightTimeoutError:
+            log.warning("canary: no review list rendered at %s", url)
         document = browser.page.content()
     return compare_html_with_json(movie_id, parse_comment_html(document), first)
