@@ -207,11 +207,57 @@ class MlflowSettings(BaseModel):
     )
     experiment: str = "cinesense-sentiment"
     model_name: str = "cinesense-sentiment"
-    request_timeout_s: float = Field(20.0, gt=0)
-    max_retries: int = Field(3, ge=0, le=10)
+    request_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds one MLflow request may take (the health check, and MLflow's "
+        "MLFLOW_HTTP_REQUEST_TIMEOUT, in whole seconds).",
+    )
+    max_retries: int = Field(
+        3,
+        ge=0,
+        le=10,
+        description="Retries of a failed or timed-out MLflow request before a clear error "
+        "(MLFLOW_HTTP_REQUEST_MAX_RETRIES).",
+    )
     promotion_margin: float = Field(
         0.002, ge=0, lt=1, description="Accuracy gain (fraction) a challenger needs to win."
     )
+
+
+class ServeSettings(BaseModel):
+    model_reference: str = Field(
+        "champion", description="Registry alias or version number the service serves."
+    )
+    bundle_dir: Path | None = Field(
+        None,
+        description="Serve this serving bundle directory instead of the registry (no "
+        "polling): for a single machine without MLflow, or benchmarks.",
+    )
+    poll_interval_s: float = Field(30.0, gt=0, description="How often the alias is checked.")
+    max_texts: int = Field(256, ge=1, le=10_000, description="Texts per /v1/predict request.")
+    max_analyze_texts: int = Field(5000, ge=1, description="Reviews per /v1/analyze request.")
+    max_text_chars: int = Field(
+        2000,
+        ge=1,
+        description="Longer texts are rejected (422). Texts within it but beyond the model's "
+        "token window are truncated, and the response says so per item.",
+    )
+    uncertain_below: float = Field(
+        0.6, ge=0.5, le=1, description="Confidence under which the label is 'uncertain'."
+    )
+    batch_max_size: int = Field(64, ge=1, description="Most texts one micro-batch runs.")
+    batch_max_wait_ms: float = Field(
+        2.0, ge=0, description="How long a micro-batch waits for more requests once started."
+    )
+    onnx_threads: int | None = Field(
+        None, ge=1, description="ONNX Runtime threads (default: the CPUs this process may use)."
+    )
+    admin_api_key: SecretStr | None = Field(
+        None, description="Key for admin endpoints (X-API-Key); unset disables them."
+    )
+    log_texts: bool = Field(False, description="Log review texts (debugging only; privacy).")
+    keyword_top_k: int = Field(10, ge=1, le=100)
 
 
 class Settings(BaseSettings):
@@ -237,6 +283,7 @@ class Settings(BaseSettings):
     mlflow: MlflowSettings = MlflowSettings()
     pretrain: PretrainSettings = PretrainSettings()
     train: TrainSettings = TrainSettings()
+    serve: ServeSettings = ServeSettings()
 
     @property
     def datasets_dir(self) -> Path:

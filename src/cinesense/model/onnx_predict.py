@@ -37,6 +37,7 @@ class ServedPrediction:
     probability_positive: float
     confidence: float
     rating: float
+    truncated: bool = False  # longer than the model's token window; the rest was not read
 
 
 def verify_bundle(directory: Path) -> dict:
@@ -105,9 +106,14 @@ class OnnxPredictor:
         return str(self.manifest["served"])
 
     def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return self._forward(texts, batch_size)[0]
+
+    def _forward(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Logits, and for each text whether it was cut at the model's token window."""
         normalized = [normalize_review(t) for t in texts]
         order = np.argsort([len(t) for t in normalized], kind="stable")
         out = np.zeros((len(texts), NUM_RATINGS), dtype=np.float32)
+        truncated = np.zeros(len(texts), dtype=bool)
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             encodings = self.tokenizer.encode_batch([normalized[i] for i in index])
@@ -116,18 +122,20 @@ class OnnxPredictor:
                 "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             }
             out[index] = self.session.run(["logits"], feed)[0]
-        return out
+            truncated[index] = [bool(e.overflowing) for e in encodings]
+        return out, truncated
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[ServedPrediction]:
-        logits = self.logits(texts, batch_size).astype(np.float64)
-        probability = positive_probability(logits, self.label_map)
-        ratings = self.calibration(expected_rating(logits))
+        logits, truncated = self._forward(texts, batch_size)
+        probability = positive_probability(logits.astype(np.float64), self.label_map)
+        ratings = self.calibration(expected_rating(logits.astype(np.float64)))
         return [
             ServedPrediction(
                 self.label_map.labels[int(p >= 0.5)],
                 round(float(p), 4),
                 round(float(max(p, 1 - p)), 4),
                 round(float(r), 1),
+                bool(cut),
             )
-            for p, r in zip(probability, ratings, strict=True)
+            for p, r, cut in zip(probability, ratings, truncated, strict=True)
         ]

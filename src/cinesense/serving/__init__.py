@@ -1,0 +1,1 @@
+"""The FastAPI inference service (see :mod:`cinesense.serving.app`)."""
