@@ -73,8 +73,10 @@ def test_crawl_scrolls_captures_and_maps_reviews(tmp_path: Path, site: FakeSite)
         "20",
         "23",
     ]
+    # Each review call is held until its turn under the rate limit (20/s); arrival times
+    # at a busy server jitter by some milliseconds.
     gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
-    assert min(gaps) >= 0.045  # each scroll waits its turn under the rate limit (20/s)
+    assert calls[-1].at - calls[0].at >= 0.95 * 5 * 0.05 and min(gaps) >= 0.03, gaps
     assert all("HeadlessChrome" in h.user_agent and "cinesense" in h.user_agent for h in calls)
 
     frame = read_reviews(settings, "cgv", MOVIE)

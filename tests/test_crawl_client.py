@@ -48,7 +48,8 @@ def test_rate_limit_spaces_requests_to_a_host(tmp_path: Path, site: FakeSite) ->
             http.post_json(site.url + MEGABOX_REVIEWS, BODY)
     times = [h.at for h in site.hits]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.045, gaps  # 1/20 s, with the server's own timing jitter
+    # 1/20 s apart when sent; arrival times at a busy server jitter by some milliseconds.
+    assert times[-1] - times[0] >= 0.95 * 6 * 0.05 and min(gaps) >= 0.03, gaps
 
 
 def test_robots_disallow_refuses_before_any_request(tmp_path: Path, site: FakeSite) -> None:

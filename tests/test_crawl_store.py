@@ -136,7 +136,7 @@ def test_ctrl_c_during_a_crawl_stores_nothing(tmp_path: Path, site: FakeSite) ->
 def test_killed_crawl_leaves_a_consistent_store(tmp_path: Path) -> None:
     movies = [FakeMovie("megabox", MOVIE, "긴 영화", 400, first_review_no=1_000)]
     with FakeSite(movies=movies) as fake:
-        fake.faults.slow_s = 0.01
+        fake.faults.slow_s = 0.03  # about 1.5 s in all: time to kill it midway
         env = {
             **os.environ,
             "CINESENSE_HOME": str(tmp_path),
@@ -169,6 +169,7 @@ def test_killed_crawl_leaves_a_consistent_store(tmp_path: Path) -> None:
         parts = {p.key for p in manifest.parts}
         listed = [k for k in LocalStore(tmp_path / "storage").list() if "/parsed/" in k]
         assert len(set(listed) - parts) <= 1
+        fake.faults.slow_s = 0.0
         finished = crawl_movie(settings, "megabox", MOVIE)
         assert finished.complete
     assert len(read_reviews(settings, "megabox", MOVIE)) == 400 - 31  # 31 masked of 400

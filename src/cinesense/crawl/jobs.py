@@ -20,10 +20,10 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from cinesense.config import CgvSettings, MegaboxSettings, Settings
 from cinesense.crawl.records import (
@@ -48,6 +48,20 @@ log = logging.getLogger(__name__)
 
 # Errors after which a source's other movies are not tried in the same run.
 STOPS_SOURCE = frozenset({"blocked", "breaker_open", "browser", "rate_limited"})
+
+
+class SourceCrawler(Protocol):
+    """What :func:`crawl_movie` needs from a source (MegaboxCrawler, CgvCrawler, a replay)."""
+
+    source: str
+    known_pages_to_stop: int  # pages of only known reviews that end an incremental crawl
+
+    @property
+    def requests(self) -> int: ...
+
+    def content_signals(self) -> dict[str, str]: ...
+
+    def review_pages(self, movie_id: str, title: str = "") -> Iterator[ReviewPage]: ...
 
 
 @dataclass
@@ -154,7 +168,7 @@ def crawl_movie(
     max_reviews: int | None = None,
     title: str = "",
     store: ObjectStore | None = None,
-    crawler: MegaboxCrawler | CgvCrawler | None = None,
+    crawler: SourceCrawler | None = None,
     progress: Callable[[CrawlProgress], None] | None = None,
 ) -> CrawlResult:
     """Crawl one movie's reviews into the store; returns how many were new and duplicate.
@@ -209,7 +223,7 @@ class _Run:
 
     def crawl(
         self,
-        crawler: MegaboxCrawler | CgvCrawler,
+        crawler: SourceCrawler,
         setting: bool | None,
         max_reviews: int | None,
         progress: Callable[[CrawlProgress], None] | None,
