@@ -1,17 +1,23 @@
-"""Real servers on loopback for tests: moto's S3 server and an MLflow tracking server."""
+"""Real servers on loopback for tests: moto's S3 server and an MLflow tracking server, plus
+two misbehaving ones: a socket that accepts connections and never answers, and a proxy in
+front of a real server that stops answering chosen requests (a server that hangs midway)."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BIN = Path(sys.executable).parent
 S3_KEY, S3_SECRET = "test-access-key", "test-secret-key"
@@ -115,3 +121,72 @@ def mlflow_server(directory: Path, s3_endpoint: str, bucket: str) -> Iterator[st
     }
     with _process(command, f"{url}/health", env, directory / "mlflow-server.log"):
         yield url
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """A loopback port whose connections the kernel accepts and nobody ever answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+HOP_HEADERS = {"host", "connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+@contextmanager
+def stalling_proxy(target: str, stall: Callable[[str, str], bool]) -> Iterator[str]:
+    """An HTTP proxy on loopback that forwards to ``target``, except that requests for
+    which ``stall(method, path)`` is true are read and never answered."""
+    upstream = urlsplit(target)
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+                return b"".join(chunks)
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _forward(self) -> None:
+            body = self._body()
+            if stall(self.command, self.path):
+                release.wait(120)
+                self.close_connection = True
+                return
+            connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+            connection.request(self.command, self.path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+            connection.close()
+            self.send_response(response.status)
+            for key, value in response.getheaders():
+                if key.lower() not in HOP_HEADERS:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

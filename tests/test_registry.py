@@ -1,12 +1,20 @@
 """The registry against real servers on loopback: MLflow (SQLite) proxying artifacts to an
-S3-compatible server (moto). Clients hold no storage credentials."""
+S3-compatible server (moto). Clients hold no storage credentials.
+
+Failure cases: the server down, silent or hanging midway (bounded by the settings'
+timeout and retries, then a clear error, nothing half registered), the artifact store's
+bucket missing or refusing the server's credentials, a corrupt artifact in the bucket,
+gate rejections and concurrent promotions.
+"""
 
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,18 +34,39 @@ from cinesense.registry import (
     register_bundle,
     rollback,
 )
-from tests.servers import create_bucket, free_port, mlflow_server, moto_server
+from tests.servers import (
+    S3_KEY,
+    S3_SECRET,
+    create_bucket,
+    free_port,
+    mlflow_server,
+    moto_server,
+    silent_server,
+    stalling_proxy,
+)
 
 pytestmark = pytest.mark.slow
+BUCKET = "mlflow"
+
+
+@dataclass(frozen=True)
+class Servers:
+    tracking_uri: str
+    s3_endpoint: str
 
 
 @pytest.fixture(scope="module")
-def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     directory = tmp_path_factory.mktemp("mlflow")
     with moto_server() as s3:
-        create_bucket(s3, "mlflow")
-        with mlflow_server(directory, s3, "mlflow") as url:
-            yield url
+        create_bucket(s3, BUCKET)
+        with mlflow_server(directory, s3, BUCKET) as url:
+            yield Servers(url, s3)
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(servers: Servers) -> str:
+    return servers.tracking_uri
 
 
 @pytest.fixture
@@ -49,13 +78,24 @@ def settings(tracking_uri: str, tmp_path: Path) -> Settings:
     )
 
 
-def new_version(settings: Settings, bundle: Path) -> str:
+def new_run(settings: Settings) -> str:
     import mlflow
 
     connect(settings)
     with mlflow.start_run(experiment_id=experiment_id(settings)) as run:
         pass
-    return register_bundle(settings, run.info.run_id, bundle, {"data_fingerprint": "abc"})
+    return str(run.info.run_id)
+
+
+def new_version(settings: Settings, bundle: Path) -> str:
+    return register_bundle(settings, new_run(settings), bundle, {"data_fingerprint": "abc"})
+
+
+def versions_of(settings: Settings) -> list[str]:
+    """Every version of the settings' model, read straight from the server."""
+    client = connect(settings)
+    found = client.search_model_versions(f"name = '{settings.mlflow.model_name}'")
+    return sorted(str(v.version) for v in found)
 
 
 @pytest.fixture
@@ -168,6 +208,34 @@ def test_unknown_version(settings: Settings, tiny_bundle: Path) -> None:
         load_predictor(settings, CHAMPION)
 
 
+def test_corrupt_artifact_in_the_bucket_is_refused(
+    servers: Servers, settings: Settings, tiny_bundle: Path
+) -> None:
+    import boto3
+
+    version = new_version(settings, tiny_bundle)
+    source = connect(settings).get_model_version(settings.mlflow.model_name, version).source
+    model_id = source.removeprefix("models:/")  # the logged model's artifacts hold the bundle
+    served = json.loads((tiny_bundle / "manifest.json").read_text())["served_file"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=servers.s3_endpoint,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        region_name="us-east-1",
+    )
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        for item in page.get("Contents", [])
+        if model_id in item["Key"] and item["Key"].endswith(f"/{served}")
+    ]
+    assert len(keys) == 1, keys
+    s3.put_object(Bucket=BUCKET, Key=keys[0], Body=b"corrupted in the bucket")
+    with pytest.raises(ModelError, match="corrupt"):
+        load_predictor(settings, version)  # a fresh home: downloaded from the bucket
+
+
 def test_server_down_is_a_clear_error(tmp_path: Path) -> None:
     settings = Settings(
         home=tmp_path,
@@ -179,11 +247,71 @@ def test_server_down_is_a_clear_error(tmp_path: Path) -> None:
         connect(settings)
 
 
-def test_history_is_readable_json(settings: Settings, tiny_bundle: Path, evaluation) -> None:
-    from cinesense.registry import HISTORY_TAG
+def test_silent_server_is_given_up_on_in_bounded_time(tmp_path: Path) -> None:
+    """Accepts connections, never answers: the timeout and retries from the settings bound
+    the wait (two attempts of one second, one short pause)."""
+    with silent_server() as url:
+        settings = Settings(
+            home=tmp_path,
+            mlflow=MlflowSettings(tracking_uri=url, max_retries=1, request_timeout_s=1),
+        )
+        started = time.monotonic()
+        with pytest.raises(RegistryError, match=r"does not answer.*after 2 attempts"):
+            list_versions(settings)
+        assert time.monotonic() - started < 8
 
-    version = new_version(settings, tiny_bundle)
-    promote(settings, version, evaluation, baseline_accuracy=0.5)
-    client = connect(settings)
-    history = json.loads(client.get_registered_model(settings.mlflow.model_name).tags[HISTORY_TAG])
-    assert history[-1]["version"] == version and history[-1]["kind"] == "promotion"
+
+def test_settings_bound_mlflow_requests(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, mlflow=MlflowSettings(request_timeout_s=2.5, max_retries=0))
+    connect(settings)
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "3"
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+
+
+def test_server_hanging_midway_leaves_nothing_registered(
+    settings: Settings, tiny_bundle: Path
+) -> None:
+    """The server stops answering once the version exists (tagging it hangs): MLflow's own
+    requests give up after the settings' timeout and retries, and the version is removed."""
+    stalls = []
+
+    def stall(method: str, path: str) -> bool:
+        hang = "model-versions/set-tag" in path
+        stalls.extend([path] if hang else [])
+        return hang
+
+    with stalling_proxy(settings.tracking_uri, stall) as proxy:
+        flaky = settings.model_copy(
+            update={
+                "mlflow": settings.mlflow.model_copy(
+                    update={"tracking_uri": proxy, "request_timeout_s": 2, "max_retries": 1}
+                )
+            }
+        )
+        run_id = new_run(flaky)
+        started = time.monotonic()
+        with pytest.raises(RegistryError, match="so it was removed"):
+            register_bundle(flaky, run_id, tiny_bundle, {"data_fingerprint": "abc"})
+        assert time.monotonic() - started < 20
+    assert len(stalls) == 2  # the first try and one retry, each abandoned after 2 s
+    assert versions_of(settings) == []
+
+
+def test_missing_artifact_bucket_leaves_nothing_registered(
+    tmp_path: Path, tiny_bundle: Path
+) -> None:
+    """The MLflow server's artifact bucket was never created. Clients hold no storage
+    credentials, so they cannot create it: the error names the server's artifact store and
+    no version is left behind. Once the bucket exists, registering works."""
+    with moto_server() as s3, mlflow_server(tmp_path, s3, "created-later") as url:
+        settings = Settings(
+            home=tmp_path / "home",
+            mlflow=MlflowSettings(tracking_uri=url, max_retries=1, request_timeout_s=10),
+        )
+        with pytest.raises(RegistryError, match="artifact store") as failure:
+            new_version(settings, tiny_bundle)
+        assert "bucket" in str(failure.value)
+        assert versions_of(settings) == []
+        create_bucket(s3, "created-later")
+        assert new_version(settings, tiny_bundle) == "1"
+        assert versions_of(settings) == ["1"]

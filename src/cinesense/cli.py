@@ -300,10 +300,15 @@ def predict(
     texts: Annotated[list[str] | None, typer.Argument(help="Review text(s).")] = None,
     model: ModelOpt = None,
     file: Annotated[Path | None, typer.Option(help="A file with one review per line.")] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            help="Use a registered version instead: an alias (champion, challenger) or a "
+            "version number, served with ONNX Runtime as the service does."
+        ),
+    ] = None,
 ) -> None:
     """Predict sentiment and a 1–10 rating for reviews."""
-    from cinesense.model.predict import TorchPredictor
-
     settings = _settings()
     reviews = list(texts or [])
     if file is not None:
@@ -313,6 +318,22 @@ def predict(
     reviews = [r for r in reviews if r.strip()]
     if not reviews:
         _fail("no review text given. Pass text as arguments or --file with one review per line.")
+    if registry is not None:
+        if model is not None:
+            _fail("give either --model or --registry, not both.")
+        from cinesense.registry import load_predictor
+
+        served, version = load_predictor(settings, registry, settings.num_threads)
+        results = served.predict(reviews)
+        _echo_json(
+            [
+                {"text": text, **p.__dict__, "version": version}
+                for text, p in zip(reviews, results, strict=True)
+            ]
+        )
+        return
+    from cinesense.model.predict import TorchPredictor
+
     predictor = TorchPredictor.from_directory(model or settings.models_dir / "sentiment")
     _echo_json([p.__dict__ for p in predictor.predict(reviews)])
 

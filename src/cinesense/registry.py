@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -41,12 +42,19 @@ BUNDLE_ARTIFACT = "bundle"
 
 
 def connect(settings: Settings):
-    """An MLflow client for the configured server, after checking that it answers."""
-    os.environ.setdefault(
-        "MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(settings.mlflow.request_timeout_s))
+    """An MLflow client for the configured server, after checking that it answers.
+
+    Every MLflow request is bounded by the settings: MLflow reads its timeout (whole
+    seconds) and retry count from these environment variables at each request, so they
+    are set from ``settings.mlflow`` here, replacing any earlier value.
+    """
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(
+        max(1, math.ceil(settings.mlflow.request_timeout_s))
     )
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow.max_retries))
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(settings.mlflow.max_retries)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    # MLflow prints run links to stdout when it talks to a server; the CLI's stdout is JSON.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     import mlflow
     from mlflow import MlflowClient
 
@@ -68,7 +76,8 @@ def _check_server(uri: str, timeout_s: float, retries: int) -> None:
                 return
         except (urllib.error.URLError, TimeoutError, ConnectionError) as problem:
             error = problem
-            time.sleep(min(2**attempt * 0.5, 5))
+            if attempt < retries:
+                time.sleep(min(2**attempt * 0.5, 5))
     raise RegistryError(
         f"The MLflow server at {uri} does not answer ({error}) after {retries + 1} attempts. "
         "Start it (see README) or fix CINESENSE_MLFLOW__TRACKING_URI."
@@ -121,7 +130,10 @@ def register_bundle(settings: Settings, run_id: str, bundle_dir: Path, tags: dic
             "rating": [9.0, 2.0],
         }
     )
+    name = settings.mlflow.model_name
+    before: set[str] | None = None
     try:
+        before = _versions_of_run(client, name, run_id)
         with tempfile.TemporaryDirectory() as scratch, mlflow.start_run(run_id=run_id):
             staged = Path(scratch) / BUNDLE_ARTIFACT  # MLflow keeps the folder's own name
             shutil.copytree(bundle_dir, staged)
@@ -135,7 +147,13 @@ def register_bundle(settings: Settings, run_id: str, bundle_dir: Path, tags: dic
                 pip_requirements=["cinesense", "onnxruntime", "tokenizers"],
             )
     except Exception as error:  # MLflow raises many types; none may leave a half state
-        raise RegistryError(f"Registering the model failed: {error}") from error
+        removed = [] if before is None else _remove_new_versions(client, name, run_id, before)
+        raise RegistryError(
+            f"Registering the model failed: {error}. Check that the MLflow server is up and "
+            "that its artifact store (the bucket behind --artifacts-destination) exists and "
+            "accepts the server's credentials."
+            + (f" Removed the half-registered version(s) {', '.join(removed)}." if removed else "")
+        ) from error
     version = str(info.registered_model_version)
     try:
         for key, value in tags.items():
@@ -147,6 +165,24 @@ def register_bundle(settings: Settings, run_id: str, bundle_dir: Path, tags: dic
             f"Tagging version {version} failed, so it was removed: {error}"
         ) from error
     return version
+
+
+def _versions_of_run(client, name: str, run_id: str) -> set[str]:
+    found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return {str(v.version) for v in found}
+
+
+def _remove_new_versions(client, name: str, run_id: str, before: set[str]) -> list[str]:
+    """Delete versions of ``run_id`` a failed registration created (a lost response may
+    even have been retried into two); best effort, the server may be what failed."""
+    try:
+        new = sorted(_versions_of_run(client, name, run_id) - before, key=int)
+    except Exception:
+        log.warning("could not check %s for half-registered versions of run %s", name, run_id)
+        return []
+    for version in new:
+        _delete_version(client, name, version)
+    return new
 
 
 def _delete_version(client, name: str, version: str) -> None:

@@ -3,12 +3,17 @@
 ``log_training_run`` records one fine-tuning run in the named experiment: every setting
 as a parameter, the dataset as an MLflow dataset input (its fingerprint as the digest),
 validation accuracy per evaluation step, the final metrics of the model and of the TF-IDF
-baseline, and the package versions and git commit that produced it.
+baseline, and the package versions and git commit that produced it. Under the run's
+``evaluation/`` artifact folder go a confusion-matrix image, a reliability (calibration)
+plot, the table of the most confident wrong predictions and the full evaluation report.
+``record_and_register`` adds the serving bundle's checks and the sizes and latencies of
+PyTorch FP32, ONNX FP32 and ONNX INT8 (batch 1 and 32) as metrics, then registers it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import warnings
 from importlib import metadata
@@ -20,6 +25,18 @@ from cinesense.errors import ModelError
 from cinesense.model.onnx_predict import verify_bundle
 from cinesense.registry import connect, experiment_id, register_bundle
 
+log = logging.getLogger(__name__)
+EVALUATION_DIR = "evaluation"
+WORST_ERROR_COLUMNS = (
+    "text",
+    "label",
+    "rating",
+    "predicted_label",
+    "probability_positive",
+    "predicted_rating",
+)
+LATENCY_REPEATS = 3  # a quick profile at registration; benchmarks/ measures thoroughly
+LATENCY_TEXTS = 64
 PACKAGES = ("cinesense", "torch", "transformers", "tokenizers", "onnxruntime", "mlflow")
 
 
@@ -55,10 +72,60 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
+def log_evaluation(report: dict) -> list[str]:
+    """Log the evaluation figures, the worst-errors table and the report itself to the
+    active run under ``evaluation/``; returns the artifact paths written."""
+    import mlflow
+    import pandas as pd
+
+    from cinesense.model.plots import confusion_matrix_figure, reliability_figure
+
+    model = report["model"]
+    written = []
+    reviews = model.get("test_balanced_reviews", "?")
+    matrix = model.get("confusion_matrix")
+    if matrix:
+        path = f"{EVALUATION_DIR}/confusion_matrix.png"
+        title = f"Confusion matrix ({reviews} balanced test reviews)"
+        mlflow.log_figure(confusion_matrix_figure(matrix, title), path)
+        written.append(path)
+    reliability = model.get("reliability")
+    if reliability:
+        path = f"{EVALUATION_DIR}/calibration.png"
+        title = f"Reliability (ECE {model.get('ece', float('nan')):.3f}, {reviews} reviews)"
+        mlflow.log_figure(reliability_figure(reliability, title), path)
+        written.append(path)
+    errors = model.get("worst_errors")
+    if errors is not None:
+        path = f"{EVALUATION_DIR}/worst_errors.json"
+        table = pd.DataFrame(errors, columns=list(WORST_ERROR_COLUMNS))
+        # object columns: MLflow looks for image cells with select_dtypes("object"), which
+        # pandas 3 deprecates for its own string dtype
+        mlflow.log_table(table.astype(object), path)
+        written.append(path)
+    if reliability is None or errors is None:
+        log.warning(
+            "the evaluation report has no reliability table or worst errors (written by an "
+            "older cinesense); run `cinesense evaluate --report PATH` again to log them"
+        )
+    path = f"{EVALUATION_DIR}/report.json"
+    mlflow.log_dict(report, path)
+    written.append(path)
+    return written
+
+
 def log_training_run(
-    settings: Settings, dataset: Dataset, dataset_uri: str, training_manifest: dict, report: dict
+    settings: Settings,
+    dataset: Dataset,
+    dataset_uri: str,
+    training_manifest: dict,
+    report: dict,
+    extra_metrics: dict[str, float] | None = None,
 ) -> str:
-    """Record a finished training run; returns its MLflow run id."""
+    """Record a finished training run; returns its MLflow run id.
+
+    ``extra_metrics`` (the serving bundle's checks, sizes and latencies) are logged too.
+    """
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
@@ -76,20 +143,23 @@ def log_training_run(
             # MLflow registers its local-artifact source twice and warns that a file URI
             # "can be interpreted in multiple ways"; both readings are the same class.
             warnings.filterwarnings("ignore", message="The specified dataset source")
+            # Schema inference hints that integer columns cannot hold missing values; this
+            # schema only describes the logged sample, nothing is validated against it.
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
             source = from_pandas(
                 dataset["train"].head(1000),
                 source=dataset_uri,
                 name="reviews",
                 digest=dataset.manifest.fingerprint[:36],
             )
-        mlflow.log_input(
-            source,
-            context="training",
-            tags={
-                "fingerprint": dataset.manifest.fingerprint,
-                **{f"size.{k}": str(v) for k, v in dataset.manifest.sizes.items()},
-            },
-        )
+            mlflow.log_input(
+                source,
+                context="training",
+                tags={
+                    "fingerprint": dataset.manifest.fingerprint,
+                    **{f"size.{k}": str(v) for k, v in dataset.manifest.sizes.items()},
+                },
+            )
         for point in training_manifest.get("history", []):
             mlflow.log_metric(
                 "validation_accuracy", point["validation_accuracy"], step=int(point["step"])
@@ -99,9 +169,12 @@ def log_training_run(
                 {
                     f"{name}_{key}": float(value)
                     for key, value in part.items()
-                    if isinstance(value, int | float)
+                    if isinstance(value, int | float) and not isinstance(value, bool)
                 }
             )
+        if extra_metrics:
+            mlflow.log_metrics({key: float(value) for key, value in extra_metrics.items()})
+        log_evaluation(report)
         mlflow.set_tags({**environment_tags(), "dataset_fingerprint": dataset.manifest.fingerprint})
         return str(run.info.run_id)
 
@@ -119,7 +192,7 @@ def record_and_register(
     The version is tagged with what the gate and the MLflow UI need: test and baseline
     accuracy, data fingerprint, base model and the served format with its reason.
     """
-    from mlflow import MlflowClient
+    from cinesense.model.speed import profile_formats
 
     bundle = verify_bundle(bundle_dir)
     if not report_path.exists():
@@ -131,12 +204,20 @@ def record_and_register(
     if "baseline" not in report:
         raise ModelError(f"{report_path} has no TF-IDF baseline; evaluate with --baseline.")
     training = json.loads((model_dir / "training_manifest.json").read_text())
-    run_id = log_training_run(settings, dataset, dataset_uri, training, report)
-    client = MlflowClient(tracking_uri=settings.tracking_uri)
-    for name in ("accuracy_fp32", "accuracy_int8", "parity_max_abs_diff"):
-        client.log_metric(run_id, f"onnx_{name}", float(bundle[name]))
-    for file, megabytes in bundle["sizes_mb"].items():
-        client.log_metric(run_id, f"size_mb_{file.replace('.', '_')}", float(megabytes))
+    bundle_metrics = {
+        f"onnx_{name}": float(bundle[name])
+        for name in ("accuracy_fp32", "accuracy_int8", "parity_max_abs_diff")
+    }
+    bundle_metrics.update(
+        profile_formats(
+            model_dir,
+            bundle_dir,
+            dataset["test"]["text"].head(LATENCY_TEXTS).tolist(),
+            repeats=LATENCY_REPEATS,
+            threads=settings.num_threads,
+        )
+    )
+    run_id = log_training_run(settings, dataset, dataset_uri, training, report, bundle_metrics)
     tags = {
         "dataset_fingerprint": dataset.manifest.fingerprint,
         "base_model": str(training.get("base_model")),
