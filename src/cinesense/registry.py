@@ -109,7 +109,8 @@ class SentimentModel:
     # signature already describes the input.
     def predict(self, context, model_input, params=None):
         predictions = self.predictor.predict(list(model_input["text"].astype(str)))
-        return pd.DataFrame([p.__dict__ for p in predictions])
+        columns = ("label", "probability_positive", "confidence", "rating")
+        return pd.DataFrame([{c: getattr(p, c) for c in columns} for p in predictions])
 
 
 def register_bundle(settings: Settings, run_id: str, bundle_dir: Path, tags: dict[str, str]) -> str:
@@ -239,6 +240,38 @@ def load_predictor(
     """The served predictor of a version (onnxruntime + tokenizers only), verified."""
     bundle, version = download_bundle(settings, reference)
     return OnnxPredictor.from_bundle(bundle, threads), version
+
+
+def alias_version(settings: Settings, alias: str = CHAMPION) -> str | None:
+    """The version an alias points at now (``None`` when unset): a cheap poll for servers."""
+    client = connect(settings)
+    if alias.isdigit():
+        return alias
+    return _alias_version(client, settings.mlflow.model_name, alias)
+
+
+def version_details(settings: Settings, version: str) -> dict[str, Any]:
+    """What a person asks about a served version: aliases, metrics, quantization, and when
+    it last became champion."""
+    from mlflow.exceptions import MlflowException
+
+    client = connect(settings)
+    name = settings.mlflow.model_name
+    try:
+        found = client.get_model_version(name, version)
+        metrics = client.get_run(found.run_id).data.metrics if found.run_id else {}
+        history = champion_history(client, name)
+    except MlflowException as error:
+        raise RegistryError(f"Reading version {version} of {name} failed: {error}") from error
+    since = [event["at"] for event in history if event.get("version") == str(version)]
+    return {
+        "name": name,
+        "version": str(found.version),
+        "aliases": sorted(found.aliases),
+        "tags": dict(found.tags),
+        "metrics": {key: float(value) for key, value in sorted(metrics.items())},
+        "champion_since": since[-1] if since else None,
+    }
 
 
 # --- the promotion gate ------------------------------------------------------------------

@@ -17,6 +17,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,9 @@ class KeywordExtractor:
         self._lock = threading.Lock()  # Okt keeps state in the JVM; one caller at a time
         self.method = "okt"
         try:
-            import jpype.config
             from konlpy.tag import Okt
 
-            # Destroying a JVM started off the main thread hangs the interpreter's exit.
-            jpype.config.destroy_jvm = False
+            _start_jvm()
             self._okt = Okt()
         except Exception as error:  # no JVM, or JPype cannot start it
             log.warning("KoNLPy's Okt is unavailable (%s); keywords use whitespace words", error)
@@ -64,6 +63,27 @@ class KeywordExtractor:
             "positive": _distinctive(pos_counts, len(pos_docs), neg_counts, len(neg_docs), k),
             "negative": _distinctive(neg_counts, len(neg_docs), pos_counts, len(pos_docs), k),
         }
+
+
+def _start_jvm() -> None:
+    """Start the JVM as KoNLPy would, but with ``-Xrs`` so that SIGTERM still reaches the
+    Python server (graceful shutdown) instead of the JVM's own handler."""
+    import jpype
+    import jpype.config
+    from konlpy import utils
+
+    if jpype.isJVMStarted():
+        return
+    jpype.config.destroy_jvm = False  # destroying a JVM started off the main thread hangs exit
+    jars = Path(utils.installpath) / "java"
+    jpype.startJVM(
+        jpype.getDefaultJVMPath(),
+        "-Dfile.encoding=UTF8",
+        "-Xrs",
+        "-Xmx512m",
+        classpath=[str(jars), str(jars / "bin"), *sorted(str(j) for j in jars.glob("*.jar"))],
+        convertStrings=True,
+    )
 
 
 def _distinctive(
