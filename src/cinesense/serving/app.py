@@ -9,9 +9,8 @@ import asyncio
 import logging
 import secrets
 import threading
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -20,7 +19,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 
 from cinesense import __version__
 from cinesense.config import Settings, get_settings
@@ -28,8 +26,9 @@ from cinesense.model.onnx_predict import ServedPrediction
 from cinesense.serving.batching import MicroBatcher, NotReadyError
 from cinesense.serving.errors import describe_validation_errors
 from cinesense.serving.keywords import KeywordExtractor
-from cinesense.serving.logs import new_request_id, request_id
+from cinesense.serving.logs import request_id
 from cinesense.serving.metrics import ServiceMetrics
+from cinesense.serving.middleware import ObserveRequests
 from cinesense.serving.models import (
     DirectorySource,
     LoadedModel,
@@ -96,31 +95,7 @@ def create_app(settings: Settings | None = None, source: ModelSource | None = No
     )
     app.state.manager, app.state.metrics, app.state.batcher = manager, metrics, batcher
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
-        token = request_id.set(new_request_id(request.headers.get("x-request-id")))
-        route = _route_of(app, request)
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-ID"] = request_id.get()
-            return response
-        finally:
-            elapsed = time.perf_counter() - started
-            metrics.requests.labels(route, request.method, str(status)).inc()
-            metrics.latency.labels(route, request.method).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
-            request_id.reset(token)
+    app.add_middleware(ObserveRequests, metrics=metrics)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -263,14 +238,6 @@ class _LazyKeywords:
             if self._extractor is None:
                 self._extractor = KeywordExtractor()
             return self._extractor
-
-
-def _route_of(app: FastAPI, request: Request) -> str:
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
 
 
 def _problem(
