@@ -229,3 +229,11 @@ def test_parse_review_page_edge_cases() -> None:
     assert parse_kst("2026.07.20 14:05") == datetime(2026, 7, 20, 5, 5, tzinfo=UTC)
     assert parse_kst("2026-05-10 21:14:03") == datetime(2026, 5, 10, 12, 14, 3, tzinfo=UTC)
     assert parse_kst("2026.13.40") is None and parse_kst(None) is None
+
+
+def test_a_movie_without_reviews_leaves_no_trace(tmp_path: Path, site: FakeSite) -> None:
+    settings = crawl_settings(tmp_path, site.url)
+    for movie_id in ("26000300", "99999999"):  # no reviews yet; an id the site does not know
+        result = crawl_movie(settings, "megabox", movie_id)
+        assert (result.new, result.pages, result.stopped) == (0, 0, "end")
+    assert list_movies(settings).empty and stored_bytes(settings) == {}

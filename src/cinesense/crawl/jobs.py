@@ -259,7 +259,14 @@ class _Run:
                 stopped = "known"
                 break
         complete = stopped == "end" or (stopped == "known" and self.was_complete)
-        self._commit(allowed, complete, stopped, crawler.requests - requests_before)
+        if self.pending or self.manifest.parts:
+            self._commit(allowed, complete, stopped, crawler.requests - requests_before)
+        else:  # nothing stored, ever: no manifest for an empty movie or a mistyped id
+            log.warning(
+                "%s %s: the site returned no reviews (is the movie id right?)",
+                self.source,
+                self.movie_id,
+            )
         result = CrawlResult(
             source=self.source,
             movie_id=self.movie_id,
