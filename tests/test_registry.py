@@ -2,9 +2,9 @@
 S3-compatible server (moto). Clients hold no storage credentials.
 
 Failure cases: the server down, silent or hanging midway (bounded by the settings'
-timeout and retries, then a clear error, nothing half registered), the artifact store's
-bucket missing or refusing the server's credentials, a corrupt artifact in the bucket,
-gate rejections and concurrent promotions.
+timeout and retries, then a clear error, nothing half registered), a corrupt artifact in
+the bucket, gate rejections and concurrent promotions. The server's artifact bucket
+missing is part of tests/test_integration.py, where a user meets it.
 """
 
 import json
@@ -261,7 +261,9 @@ def test_silent_server_is_given_up_on_in_bounded_time(tmp_path: Path) -> None:
         assert time.monotonic() - started < 8
 
 
-def test_settings_bound_mlflow_requests(tmp_path: Path) -> None:
+def test_settings_bound_mlflow_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+        monkeypatch.setenv(name, "99")  # an earlier value is replaced (and restored after)
     settings = Settings(home=tmp_path, mlflow=MlflowSettings(request_timeout_s=2.5, max_retries=0))
     connect(settings)
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "3"
@@ -295,23 +297,3 @@ def test_server_hanging_midway_leaves_nothing_registered(
         assert time.monotonic() - started < 20
     assert len(stalls) == 2  # the first try and one retry, each abandoned after 2 s
     assert versions_of(settings) == []
-
-
-def test_missing_artifact_bucket_leaves_nothing_registered(
-    tmp_path: Path, tiny_bundle: Path
-) -> None:
-    """The MLflow server's artifact bucket was never created. Clients hold no storage
-    credentials, so they cannot create it: the error names the server's artifact store and
-    no version is left behind. Once the bucket exists, registering works."""
-    with moto_server() as s3, mlflow_server(tmp_path, s3, "created-later") as url:
-        settings = Settings(
-            home=tmp_path / "home",
-            mlflow=MlflowSettings(tracking_uri=url, max_retries=1, request_timeout_s=10),
-        )
-        with pytest.raises(RegistryError, match="artifact store") as failure:
-            new_version(settings, tiny_bundle)
-        assert "bucket" in str(failure.value)
-        assert versions_of(settings) == []
-        create_bucket(s3, "created-later")
-        assert new_version(settings, tiny_bundle) == "1"
-        assert versions_of(settings) == ["1"]

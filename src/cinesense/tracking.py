@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cinesense.config import Settings
 from cinesense.data.dataset import Dataset
-from cinesense.errors import ModelError
+from cinesense.errors import ModelError, RegistryError
 from cinesense.model.onnx_predict import verify_bundle
 from cinesense.registry import connect, experiment_id, register_bundle
 
@@ -126,10 +126,30 @@ def log_training_run(
 
     ``extra_metrics`` (the serving bundle's checks, sizes and latencies) are logged too.
     """
+    from mlflow.exceptions import MlflowException
+
+    connect(settings)
+    try:
+        return _log_run(settings, dataset, dataset_uri, training_manifest, report, extra_metrics)
+    except MlflowException as error:
+        raise RegistryError(
+            f"Logging the training run in MLflow failed: {error}. Check that the MLflow "
+            "server is up and that its artifact store (the bucket behind "
+            "--artifacts-destination) exists and accepts the server's credentials."
+        ) from error
+
+
+def _log_run(
+    settings: Settings,
+    dataset: Dataset,
+    dataset_uri: str,
+    training_manifest: dict,
+    report: dict,
+    extra_metrics: dict[str, float] | None,
+) -> str:
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
-    connect(settings)
     with mlflow.start_run(experiment_id=experiment_id(settings)) as run:
         mlflow.log_params(
             {
