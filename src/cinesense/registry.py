@@ -235,11 +235,14 @@ def download_bundle(settings: Settings, reference: str = CHAMPION) -> tuple[Path
 
 
 def load_predictor(
-    settings: Settings, reference: str = CHAMPION, threads: int | None = None
+    settings: Settings,
+    reference: str = CHAMPION,
+    threads: int | None = None,
+    spinning: bool = True,
 ) -> tuple[OnnxPredictor, str]:
     """The served predictor of a version (onnxruntime + tokenizers only), verified."""
     bundle, version = download_bundle(settings, reference)
-    return OnnxPredictor.from_bundle(bundle, threads), version
+    return OnnxPredictor.from_bundle(bundle, threads, spinning), version
 
 
 def alias_version(settings: Settings, alias: str = CHAMPION) -> str | None:

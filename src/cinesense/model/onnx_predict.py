@@ -77,7 +77,9 @@ def verify_bundle(directory: Path) -> dict:
 class OnnxPredictor:
     """Normalizes, tokenizes in length-sorted batches and runs the served ONNX model."""
 
-    def __init__(self, directory: Path, manifest: dict, threads: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, manifest: dict, threads: int | None = None, spinning: bool = True
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -85,12 +87,15 @@ class OnnxPredictor:
         self.manifest = manifest
         self.tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
         self.tokenizer.enable_truncation(manifest["max_length"])
-        self.tokenizer.enable_padding(pad_id=manifest["pad_id"], pad_token=manifest["pad_token"])
+        self.tokenizer.no_padding()  # batches are padded to their own longest text below
+        self.pad_id = int(manifest["pad_id"])
         self.label_map = LabelMap.load(self.directory)
         self.calibration = RatingCalibration.load(self.directory)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
+        if not spinning:  # idle threads sleep: a server shares its cores with its event loop
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(self.directory / manifest["served_file"]),
             options,
@@ -98,8 +103,10 @@ class OnnxPredictor:
         )
 
     @classmethod
-    def from_bundle(cls, directory: str | Path, threads: int | None = None) -> OnnxPredictor:
-        return cls(Path(directory), verify_bundle(Path(directory)), threads)
+    def from_bundle(
+        cls, directory: str | Path, threads: int | None = None, spinning: bool = True
+    ) -> OnnxPredictor:
+        return cls(Path(directory), verify_bundle(Path(directory)), threads, spinning)
 
     @property
     def quantization(self) -> str:
@@ -109,20 +116,25 @@ class OnnxPredictor:
         return self._forward(texts, batch_size)[0]
 
     def _forward(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Logits, and for each text whether it was cut at the model's token window."""
-        normalized = [normalize_review(t) for t in texts]
-        order = np.argsort([len(t) for t in normalized], kind="stable")
+        """Logits, and for each text whether it was cut at the model's token window.
+
+        Texts are sorted by token count before batching, so a batch pads to nearly its own
+        length: padding is pure waste on a CPU (measured: random batches of 32 ran at a
+        third of the speed of length-sorted ones)."""
+        encodings = self.tokenizer.encode_batch([normalize_review(t) for t in texts])
+        lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
+        order = np.argsort(lengths, kind="stable")
         out = np.zeros((len(texts), NUM_RATINGS), dtype=np.float32)
-        truncated = np.zeros(len(texts), dtype=bool)
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
-            encodings = self.tokenizer.encode_batch([normalized[i] for i in index])
-            feed = {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            }
-            out[index] = self.session.run(["logits"], feed)[0]
-            truncated[index] = [bool(e.overflowing) for e in encodings]
+            width = int(lengths[index].max())
+            ids = np.full((len(index), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(index), width), dtype=np.int64)
+            for row, i in enumerate(index):
+                ids[row, : lengths[i]] = encodings[i].ids
+                mask[row, : lengths[i]] = 1
+            out[index] = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        truncated = np.array([bool(e.overflowing) for e in encodings], dtype=bool)
         return out, truncated
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[ServedPrediction]:

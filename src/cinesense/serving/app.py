@@ -68,7 +68,11 @@ def create_app(settings: Settings | None = None, source: ModelSource | None = No
 
     manager = ModelManager(source, on_change=model_changed)
     batcher = MicroBatcher(
-        manager, limits.batch_max_size, limits.batch_max_wait_ms / 1000, metrics.batch_size.observe
+        manager,
+        limits.batch_max_size,
+        limits.batch_max_wait_ms / 1000,
+        limits.inference_batch_size,
+        metrics.batch_size.observe,
     )
     keywords = _LazyKeywords()
     PredictRequest, AnalyzeRequest = request_models(limits)

@@ -36,11 +36,13 @@ class MicroBatcher:
         manager: ModelManager,
         max_size: int,
         max_wait_s: float,
+        inference_batch_size: int = 4,
         on_batch: Callable[[int], None] = lambda size: None,
     ) -> None:
         self.manager = manager
         self.max_size = max_size
         self.max_wait_s = max_wait_s
+        self.inference_batch_size = inference_batch_size
         self.on_batch = on_batch
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="inference")
@@ -77,7 +79,7 @@ class MicroBatcher:
                 if model is None:
                     raise NotReadyError(self.manager.problem or "no model loaded")
                 predictions = await loop.run_in_executor(
-                    self._executor, model.predictor.predict, texts
+                    self._executor, model.predictor.predict, texts, self.inference_batch_size
                 )
             except Exception as error:
                 for job in jobs:

@@ -73,7 +73,7 @@ class RegistrySource:
     def load(self, version: str) -> LoadedModel:
         from cinesense.registry import load_predictor, version_details
 
-        predictor, version = load_predictor(self.settings, version, self.threads)
+        predictor, version = load_predictor(self.settings, version, self.threads, spinning=False)
         return LoadedModel(predictor, version, version_details(self.settings, version))
 
 
@@ -89,7 +89,7 @@ class DirectorySource:
         return "local"
 
     def load(self, version: str) -> LoadedModel:
-        predictor = OnnxPredictor.from_bundle(self.directory, self.threads)
+        predictor = OnnxPredictor.from_bundle(self.directory, self.threads, spinning=False)
         metrics = {
             key: value
             for key, value in predictor.manifest.items()
