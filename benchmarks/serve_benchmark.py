@@ -173,8 +173,10 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
         "",
         f"`python benchmarks/serve_benchmark.py --seconds {args.seconds:g}` on loopback; "
         f"each server uses {args.threads} inference threads and shares the cores with the "
-        "load client. Single-review requests unless noted; closed loop (each client sends "
-        "its next request when the answer arrives).",
+        "load client (wrk, one thread). Reviews from the bundled sample; single-review requests "
+        "unless noted; closed loop (each connection sends its next request when the answer "
+        "arrives). The cinesense server runs the benchmark model's INT8 bundle with "
+        "micro-batching; the naive server runs the same fine-tuned model in PyTorch FP32.",
         "",
         "| scenario | reviews/s | p50 ms | p95 ms | p99 ms | failed |",
         "|---|---:|---:|---:|---:|---:|",
