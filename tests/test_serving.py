@@ -11,6 +11,8 @@ import io
 import json
 import logging
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -296,3 +298,22 @@ def test_fresh_install_waits_for_the_first_champion_and_survives_a_bad_one(
         still = test_client.post("/v1/predict", json={"texts": ["좋다"]})
         assert still.status_code == 200 and still.json()["model_version"] == first
         assert "cinesense_model_load_failures " in test_client.get("/metrics").text
+
+
+def test_the_serving_path_needs_no_torch(tiny_bundle: Path) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "from fastapi.testclient import TestClient\n"
+        "from cinesense.config import ServeSettings, Settings\n"
+        "from cinesense.serving.app import create_app\n"
+        f"settings = Settings(serve=ServeSettings(bundle_dir={str(tiny_bundle)!r}))\n"
+        "with TestClient(create_app(settings)) as client:\n"
+        "    answer = client.post('/v1/predict', json={'texts': ['재밌다']})\n"
+        "print(answer.status_code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "200"
