@@ -297,3 +297,27 @@ def test_server_hanging_midway_leaves_nothing_registered(
         assert time.monotonic() - started < 20
     assert len(stalls) == 2  # the first try and one retry, each abandoned after 2 s
     assert versions_of(settings) == []
+
+
+def test_storage_refusing_the_servers_credentials_leaves_nothing_registered(
+    tmp_path: Path, tiny_bundle: Path
+) -> None:
+    """The S3-compatible store rejects the MLflow server's credentials (moto with IAM
+    checks on, after the bucket exists): registering fails with a clear error naming the
+    artifact store, and no version is left behind."""
+    directory = tmp_path / "mlflow"
+    directory.mkdir()
+    with moto_server(INITIAL_NO_AUTH_ACTION_COUNT="2") as s3:
+        create_bucket(s3, BUCKET)  # unauthenticated actions allowed: readiness probe, bucket
+        with mlflow_server(directory, s3, BUCKET) as url:
+            settings = Settings(
+                home=tmp_path,
+                mlflow=MlflowSettings(tracking_uri=url, model_name="creds", max_retries=1),
+            )
+            run_id = new_run(settings)
+            with pytest.raises(RegistryError) as failure:
+                register_bundle(settings, run_id, tiny_bundle, {"data_fingerprint": "abc"})
+            assert versions_of(settings) == []
+    message = str(failure.value)
+    assert "artifact" in message.lower(), message
+    assert "Traceback" not in message
