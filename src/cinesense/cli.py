@@ -106,18 +106,20 @@ def build_dataset_command(
         ),
     ] = None,
     name: Annotated[str, typer.Option(help="Dataset name.")] = DEFAULT_DATASET,
+    include_crawled: Annotated[
+        bool,
+        typer.Option(help="Add crawled reviews that may train models (see `cinesense crawl`)."),
+    ] = False,
 ) -> None:
     """Normalize, label, deduplicate and split reviews by movie; print the manifest."""
-    import pandas as pd
-
-    from cinesense.data.corpus import read_corpus, sample_corpus_path
-    from cinesense.data.dataset import build_dataset, save_dataset
+    from cinesense.data.corpus import sample_corpus_path
+    from cinesense.pipelines import build_training_dataset
 
     settings = _settings()
-    files = corpus or [sample_corpus_path()]
-    frame = pd.concat([read_corpus(path) for path in files], ignore_index=True)
-    dataset = build_dataset(frame, settings.data)
-    directory = save_dataset(dataset, _dataset_dir(settings, name))
+    directory = _dataset_dir(settings, name)
+    dataset = build_training_dataset(
+        settings, directory, corpus or [sample_corpus_path()], include_crawled
+    )
     manifest = dataset.manifest
     _echo_json(
         {
@@ -149,10 +151,7 @@ def pretrain(
     Uses the text of the dataset's train and validation splits (never its test movies)
     plus any --text-file.
     """
-    from cinesense.data.corpus import read_corpus
-    from cinesense.data.dataset import load_dataset
-    from cinesense.model.pretrain import pretrain as run_pretrain
-    from cinesense.text import normalize_review
+    from cinesense.pipelines import pretrain_base
 
     settings = _settings()
     overrides = {
@@ -162,26 +161,11 @@ def pretrain(
     }
     if preset is not None and preset not in ("tiny", "small"):
         raise typer.BadParameter("preset must be 'tiny' or 'small'", param_hint="--preset")
-    pretrain_settings = settings.pretrain.model_copy(update=overrides)
-    data = load_dataset(_dataset_dir(settings, dataset))
-    texts = [*data["train"]["text"], *data["validation"]["text"]]
-    for path in text_file or []:
-        texts.extend(normalize_review(t) for t in read_corpus(path)["text"])
+    settings = settings.model_copy(
+        update={"pretrain": settings.pretrain.model_copy(update=overrides)}
+    )
     target = out or settings.self_built_base_dir
-    result = run_pretrain(
-        texts,
-        target,
-        pretrain_settings,
-        {"dataset": data.manifest.fingerprint, "extra_files": [str(p) for p in text_file or []]},
-    )
-    _echo_json(
-        {
-            "directory": str(target),
-            "steps": result.steps,
-            "mlm_loss": round(result.final_loss, 4),
-            "minutes": round(result.minutes, 2),
-        }
-    )
+    _echo_json(pretrain_base(settings, _dataset_dir(settings, dataset), target, text_file))
 
 
 @app.command()
@@ -201,8 +185,7 @@ def train(
     ] = None,
 ) -> None:
     """Fine-tune the sentiment + rating model on a dataset."""
-    from cinesense.data.dataset import load_dataset
-    from cinesense.model.finetune import finetune
+    from cinesense.pipelines import train_sentiment
 
     settings = _settings()
     overrides = {
@@ -217,18 +200,8 @@ def train(
         if v is not None
     }
     settings = settings.model_copy(update={"train": settings.train.model_copy(update=overrides)})
-    data = load_dataset(_dataset_dir(settings, dataset))
     target = out or settings.models_dir / "sentiment"
-    result = finetune(data, target, settings)
-    _echo_json(
-        {
-            "directory": str(target),
-            "steps": result.steps,
-            "best_step": result.best_step,
-            "validation_accuracy": round(result.best_validation_accuracy, 4),
-            "minutes": round(result.minutes, 2),
-        }
-    )
+    _echo_json(train_sentiment(settings, _dataset_dir(settings, dataset), target))
 
 
 @app.command()
@@ -246,22 +219,17 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score a model on the dataset's test movies (or --data), beside the TF-IDF baseline."""
-    from cinesense.data.corpus import read_corpus
-    from cinesense.data.dataset import load_dataset, prepare_reviews
-    from cinesense.model.report import evaluation_report
+    from cinesense.pipelines import evaluate_sentiment
 
     settings = _settings()
-    loaded = load_dataset(_dataset_dir(settings, dataset))
-    test = prepare_reviews(read_corpus(data), settings.data)[0] if data else None
-    result = evaluation_report(
-        model or settings.models_dir / "sentiment",
-        loaded,
+    result = evaluate_sentiment(
         settings,
+        model or settings.models_dir / "sentiment",
+        _dataset_dir(settings, dataset),
+        report,
         with_baseline=baseline,
-        test=test,
+        test_file=data,
     )
-    if report:
-        report.write_text(json.dumps(result, ensure_ascii=False, indent=2))
     _echo_json(result)
 
 
@@ -278,18 +246,16 @@ def quantize(
     ] = 0.005,
 ) -> None:
     """Export to ONNX, quantize to INT8, check parity and accuracy; write a serving bundle."""
-    from cinesense.data.dataset import load_dataset
-    from cinesense.model.export import build_serving_bundle
+    from cinesense.pipelines import quantize_sentiment
 
     settings = _settings()
-    data = load_dataset(_dataset_dir(settings, dataset))
     target = out or settings.models_dir / "serving"
-    manifest = build_serving_bundle(
+    manifest = quantize_sentiment(
+        settings,
         model or settings.models_dir / "sentiment",
+        _dataset_dir(settings, dataset),
         target,
-        data["test"],
-        max_accuracy_loss=max_accuracy_loss,
-        seed=settings.data.seed,
+        max_accuracy_loss,
     )
     _echo_json({"directory": str(target), **{k: v for k, v in manifest.items() if k != "files"}})
 
@@ -385,15 +351,10 @@ def promote(
     margin: Annotated[float | None, typer.Option(help="Accuracy gain needed (fraction).")] = None,
 ) -> None:
     """Gate a version against the champion on the dataset's test movies; promote if better."""
-    from cinesense.data.dataset import load_dataset
-    from cinesense.registry import baseline_accuracy_of, gate_set
-    from cinesense.registry import promote as run_gate
+    from cinesense.pipelines import gate_version
 
     settings = _settings()
-    evaluation = gate_set(load_dataset(_dataset_dir(settings, dataset))["test"], settings.data.seed)
-    decision = run_gate(
-        settings, version, evaluation, baseline_accuracy_of(settings, version), margin
-    )
+    decision = gate_version(settings, version, _dataset_dir(settings, dataset), margin)
     _echo_json(decision.__dict__)
 
 

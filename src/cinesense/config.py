@@ -30,6 +30,12 @@ class DataSettings(BaseModel):
         "download records its checksum and later reads verify against that record.",
     )
     download_timeout_s: float = Field(60.0, gt=0)
+    corpus_files: list[Path] = Field(
+        default_factory=list,
+        description="Review files the training pipeline (the Airflow DAGs) builds datasets "
+        "from, as a JSON list. Empty: the downloaded Naver corpus in CINESENSE_HOME/corpus "
+        "when present, else the sample bundled with the package.",
+    )
     negative_max_rating: int = Field(4, ge=1, le=10, description="Ratings <= this are negative.")
     positive_min_rating: int = Field(9, ge=1, le=10, description="Ratings >= this are positive.")
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)

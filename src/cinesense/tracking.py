@@ -212,9 +212,12 @@ def record_and_register(
     The version is tagged with what the gate and the MLflow UI need: test and baseline
     accuracy, data fingerprint, base model and the served format with its reason.
     """
-    from cinesense.model.speed import profile_formats
+    verify_bundle(bundle_dir)
+    run_id = record_training_run(settings, model_dir, report_path, dataset, dataset_uri)
+    return register_trained_bundle(settings, run_id, model_dir, bundle_dir, report_path, dataset)
 
-    bundle = verify_bundle(bundle_dir)
+
+def _read_report(report_path: Path) -> dict:
     if not report_path.exists():
         raise ModelError(
             f"{report_path}: no evaluation report. Run `cinesense evaluate "
@@ -223,7 +226,40 @@ def record_and_register(
     report = json.loads(report_path.read_text())
     if "baseline" not in report:
         raise ModelError(f"{report_path} has no TF-IDF baseline; evaluate with --baseline.")
-    training = json.loads((model_dir / "training_manifest.json").read_text())
+    return report
+
+
+def record_training_run(
+    settings: Settings, model_dir: Path, report_path: Path, dataset: Dataset, dataset_uri: str
+) -> str:
+    """Log the training run of ``model_dir`` (settings, data, curve, evaluation); its run id.
+
+    The serving bundle's metrics and the registered version are added later by
+    :func:`register_trained_bundle`, so a run whose quantization fails is still recorded.
+    """
+    report = _read_report(report_path)
+    training = json.loads((Path(model_dir) / "training_manifest.json").read_text())
+    return log_training_run(settings, dataset, dataset_uri, training, report)
+
+
+def register_trained_bundle(
+    settings: Settings,
+    run_id: str,
+    model_dir: Path,
+    bundle_dir: Path,
+    report_path: Path,
+    dataset: Dataset,
+) -> dict:
+    """Add the bundle's checks, sizes and latencies to run ``run_id`` and register the
+    bundle as a new version of that run (alias ``challenger``)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from cinesense.model.speed import profile_formats
+
+    bundle = verify_bundle(bundle_dir)
+    report = _read_report(report_path)
+    training = json.loads((Path(model_dir) / "training_manifest.json").read_text())
     bundle_metrics = {
         f"onnx_{name}": float(bundle[name])
         for name in ("accuracy_fp32", "accuracy_int8", "parity_max_abs_diff")
@@ -237,7 +273,15 @@ def record_and_register(
             threads=settings.num_threads,
         )
     )
-    run_id = log_training_run(settings, dataset, dataset_uri, training, report, bundle_metrics)
+    connect(settings)
+    try:
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_metrics({key: float(value) for key, value in bundle_metrics.items()})
+    except MlflowException as error:
+        raise RegistryError(
+            f"Logging the serving bundle's metrics to run {run_id} failed: {error}. Check "
+            "that the MLflow server is up."
+        ) from error
     tags = {
         "dataset_fingerprint": dataset.manifest.fingerprint,
         "base_model": str(training.get("base_model")),
