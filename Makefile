@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Airflow has its own virtualenv: it pins FastAPI below the service's (requirements-airflow.txt).
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: setup quickstart test check lint typecheck clean
+.PHONY: setup setup-airflow quickstart test check lint typecheck clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,15 +19,26 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 setup: $(STAMP)
 
+$(AIRFLOW_STAMP): requirements.txt requirements-airflow.txt pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	grep -v '^fastapi==' requirements.txt > $(AIRFLOW_VENV)/requirements-base.txt
+	$(AIRFLOW_VENV)/bin/pip install --quiet -r $(AIRFLOW_VENV)/requirements-base.txt \
+		-r requirements-airflow.txt
+	$(AIRFLOW_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $(AIRFLOW_STAMP)
+
+setup-airflow: $(AIRFLOW_STAMP)
+
 quickstart: $(STAMP)
 	$(BIN)/cinesense quickstart
 
-test: $(STAMP)
+test: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts airflow
+	$(BIN)/ruff format --check src tests benchmarks scripts airflow
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -32,4 +46,4 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 clean:
-	rm -rf $(VENV) .cinesense .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) .cinesense .pytest_cache .ruff_cache .mypy_cache
