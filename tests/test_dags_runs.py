@@ -26,6 +26,7 @@ from cinesense.config import MlflowSettings, Settings, StorageSettings
 from cinesense.crawl import fakesite
 from cinesense.crawl.fakesite import FakeMovie, FakeSite
 from cinesense.crawl.jobs import read_reviews
+from cinesense.pipelines import new_labelled_reviews
 from cinesense.registry import CHALLENGER, CHAMPION, connect, list_versions
 from cinesense.scoring import read_manifest, read_movie_aggregates, read_predictions
 from cinesense.storage import open_store
@@ -237,6 +238,9 @@ def test_training_registers_a_challenger_that_the_gate_rejects_and_says_why(
 
     (message,) = platform.slack.messages[sent_before:]
     assert "version 1 was not promoted" in message and decision["reason"] in message
+    # The crawled reviews it trained on no longer count towards the next retraining.
+    waiting = new_labelled_reviews(platform.settings)
+    assert waiting["new_labelled"] == 0 and waiting["since"] is not None
     no_secrets(output)
 
 
