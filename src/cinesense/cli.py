@@ -60,13 +60,17 @@ def friendly_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _settings() -> Settings:
-    settings = get_settings()
+def configure_cli_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_cli_logging(settings)
     from cinesense.model.loop import set_threads
 
     set_threads(settings.num_threads)

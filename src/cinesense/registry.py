@@ -247,10 +247,9 @@ def load_predictor(
 
 def alias_version(settings: Settings, alias: str = CHAMPION) -> str | None:
     """The version an alias points at now (``None`` when unset): a cheap poll for servers."""
-    client = connect(settings)
     if alias.isdigit():
         return alias
-    return _alias_version(client, settings.mlflow.model_name, alias)
+    return _alias_version(connect(settings), settings.mlflow.model_name, alias)
 
 
 def version_details(settings: Settings, version: str) -> dict[str, Any]:

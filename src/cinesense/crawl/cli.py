@@ -47,14 +47,11 @@ def friendly(command: F) -> F:
 
 
 def _settings() -> Settings:
+    from cinesense.cli import configure_cli_logging
     from cinesense.config import get_settings
 
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_cli_logging(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     return settings
 

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cinesense.errors import CinesenseError
 from cinesense.model.onnx_predict import ServedPrediction
@@ -27,7 +27,6 @@ class NotReadyError(CinesenseError):
 class _Job:
     texts: list[str]
     future: asyncio.Future[tuple[list[ServedPrediction], LoadedModel]]
-    queued_at: float = field(default_factory=time.perf_counter)
 
 
 class MicroBatcher:
