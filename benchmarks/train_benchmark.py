@@ -62,7 +62,11 @@ def stage_dataset(args: argparse.Namespace, settings: Settings) -> Path:
 
 
 def stage_pretrain(args: argparse.Namespace, dataset_dir: Path) -> Path:
-    """Pretrain on train + validation text only: test movies stay unseen, even unlabelled."""
+    """Pretrain on train + validation text only: test movies stay unseen, even unlabelled.
+
+    Reuses a finished base made from the same text with at least this budget; otherwise
+    pretrains, resuming from the checkpoint a shorter or interrupted run left behind.
+    """
     directory = args.work_dir / "base-small"
     dataset = load_dataset(dataset_dir)
     texts = [*dataset["train"]["text"], *dataset["validation"]["text"]]
@@ -70,7 +74,8 @@ def stage_pretrain(args: argparse.Namespace, dataset_dir: Path) -> Path:
     manifest_path = directory / MANIFEST
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
-        if manifest["data_fingerprint"] == text_fingerprint(texts):
+        same_text = manifest["data_fingerprint"] == text_fingerprint(texts)
+        if same_text and manifest["settings"]["max_minutes"] >= args.pretrain_minutes:
             log.info("pretrain: reusing %s (%.1f min)", directory, manifest["minutes"])
             return directory
     result = pretrain(

@@ -44,11 +44,18 @@ class Budget:
     time-limited run still warms up and decays properly.
     """
 
-    def __init__(self, total_steps: int, max_minutes: float | None) -> None:
+    def __init__(
+        self,
+        total_steps: int,
+        max_minutes: float | None,
+        step: int = 0,
+        elapsed_s: float = 0.0,
+    ) -> None:
+        """``step`` and ``elapsed_s`` carry on a run resumed from a checkpoint."""
         self.total_steps = max(1, total_steps)
         self.max_seconds = max_minutes * 60 if max_minutes else None
-        self.started = time.monotonic()
-        self.step = 0
+        self.started = time.monotonic() - elapsed_s
+        self.step = step
 
     @property
     def elapsed(self) -> float:

@@ -24,6 +24,7 @@ from transformers import BertForMaskedLM, DataCollatorForLanguageModeling
 from cinesense.config import PretrainSettings
 from cinesense.errors import DataError
 from cinesense.files import atomic_directory
+from cinesense.model.checkpoint import PretrainCheckpoint
 from cinesense.model.loop import (
     Budget,
     adamw_with_schedule,
@@ -62,7 +63,12 @@ def pretrain(
     data_source: dict[str, object] | None = None,
     progress: bool = True,
 ) -> PretrainResult:
-    """Train a tokenizer and a masked-LM BERT on ``texts`` (already normalized)."""
+    """Train a tokenizer and a masked-LM BERT on ``texts`` (already normalized).
+
+    A checkpoint beside ``out_dir`` is saved every ``checkpoint_every_minutes``; a later
+    call with the same texts and model settings resumes from it, so pretraining can run
+    longer than one sitting (raise ``max_minutes`` to extend a finished run).
+    """
     texts = [t for t in texts if t.strip()]
     if len(texts) < 100:
         raise DataError(
@@ -70,33 +76,41 @@ def pretrain(
             "a larger corpus (the bundled sample has about 6,000)."
         )
     seed_everything(settings.seed)
-    preset = PRESETS[settings.preset]
-    vocab_size = settings.vocab_size or preset.vocab_size
-    log.info("training a %d-token WordPiece vocabulary on %d reviews", vocab_size, len(texts))
-    tokenizer = train_wordpiece(texts, vocab_size, settings.max_length)
-    encoded = tokenizer(texts, truncation=True, max_length=settings.max_length)["input_ids"]
-    lengths = [len(ids) for ids in encoded]
-
-    config = preset.bert_config(len(tokenizer), settings.max_length)
-    model = BertForMaskedLM(config)
-    collator = DataCollatorForLanguageModeling(
-        tokenizer, mlm_probability=settings.mlm_probability, return_tensors="pt"
-    )
+    checkpoints = PretrainCheckpoint(checkpoint_dir(out_dir), text_fingerprint(texts), settings)
+    state = checkpoints.load()
+    if state is None:
+        preset = PRESETS[settings.preset]
+        vocab_size = settings.vocab_size or preset.vocab_size
+        log.info("training a %d-token WordPiece vocabulary on %d reviews", vocab_size, len(texts))
+        tokenizer = train_wordpiece(texts, vocab_size, settings.max_length)
+        model = BertForMaskedLM(preset.bert_config(len(tokenizer), settings.max_length))
+    else:
+        tokenizer, model = state.tokenizer, state.model
+        log.info("resuming pretraining at step %d (%.1f min)", state.step, state.elapsed_s / 60)
+    examples = _encode(tokenizer, texts, settings)
+    lengths = [len(example["input_ids"]) for example in examples]
+    collator = mlm_collator(tokenizer, settings.mlm_probability, settings.whole_word_mask)
     budget = Budget(
         steps_for(len(texts), settings.batch_size, settings.epochs, settings.max_steps),
         settings.max_minutes,
+        step=state.step if state else 0,
+        elapsed_s=state.elapsed_s if state else 0.0,
     )
     optimizer, scheduler = adamw_with_schedule(
         model, settings.learning_rate, 0.01, budget, settings.warmup_fraction
     )
-    rng = random.Random(settings.seed)
+    if state is not None:
+        optimizer.load_state_dict(state.optimizer)
+        torch.set_rng_state(state.torch_rng)
+    rng = random.Random(settings.seed + budget.step)
     model.train()
-    running = 0.0
+    running = state.loss if state else 0.0
+    next_checkpoint = budget.elapsed + settings.checkpoint_every_minutes * 60
     bar = tqdm(total=budget.total_steps, desc="pretrain", unit="step", disable=not progress)
+    bar.update(budget.step)
     while not budget.done:
         for batch_ids in length_bucketed_batches(lengths, settings.batch_size, rng):
-            batch = collator([{"input_ids": encoded[i]} for i in batch_ids])
-            loss = masked_lm_loss(model, batch)
+            loss = masked_lm_loss(model, collator(_padded_offsets(examples, batch_ids)))
             optimizer_step(model, loss, optimizer, scheduler, budget)
             running = 0.98 * running + 0.02 * loss.item() if budget.step > 1 else loss.item()
             bar.update(1)
@@ -108,13 +122,70 @@ def pretrain(
                     running,
                     budget.elapsed / 60,
                 )
+            if budget.elapsed >= next_checkpoint:
+                checkpoints.save(model, tokenizer, optimizer, budget, running)
+                next_checkpoint = budget.elapsed + settings.checkpoint_every_minutes * 60
             if budget.done:
                 break
     bar.close()
+    checkpoints.save(model, tokenizer, optimizer, budget, running)
 
     result = PretrainResult(out_dir, budget.step, running, budget.elapsed / 60)
     _save(model, tokenizer, out_dir, settings, texts, data_source, result)
     return result
+
+
+def mlm_collator(
+    tokenizer, mlm_probability: float, whole_word_mask: bool
+) -> DataCollatorForLanguageModeling:
+    """BERT's masking; whole words are always replaced by [MASK] (transformers supports no
+    random replacement for them)."""
+    return DataCollatorForLanguageModeling(
+        tokenizer,
+        mlm_probability=mlm_probability,
+        whole_word_mask=whole_word_mask,
+        mask_replace_prob=1.0 if whole_word_mask else 0.8,
+        random_replace_prob=0.0 if whole_word_mask else 0.1,
+        return_tensors="pt",
+    )
+
+
+def _padded_offsets(examples: list[dict], batch_ids: list[int]) -> list[dict]:
+    """The collator pads token ids itself but needs offsets already of one length."""
+    batch = [examples[i] for i in batch_ids]
+    if "offset_mapping" not in batch[0]:
+        return batch
+    longest = max(len(example["input_ids"]) for example in batch)
+    return [
+        {
+            "input_ids": example["input_ids"],
+            "offset_mapping": [
+                *example["offset_mapping"],
+                *[(0, 0)] * (longest - len(example["input_ids"])),
+            ],
+        }
+        for example in batch
+    ]
+
+
+def checkpoint_dir(out_dir: Path) -> Path:
+    return out_dir.with_name(f"{out_dir.name}.checkpoint")
+
+
+def _encode(tokenizer, texts: Sequence[str], settings: PretrainSettings) -> list[dict]:
+    """Token ids, plus character offsets when whole-word masking needs word boundaries."""
+    encoded = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=settings.max_length,
+        return_offsets_mapping=settings.whole_word_mask,
+    )
+    if not settings.whole_word_mask:
+        return [{"input_ids": ids} for ids in encoded["input_ids"]]
+    return [
+        {"input_ids": ids, "offset_mapping": offsets}
+        for ids, offsets in zip(encoded["input_ids"], encoded["offset_mapping"], strict=True)
+    ]
 
 
 def masked_lm_loss(model: BertForMaskedLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
