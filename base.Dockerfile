@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1.7
+# The image every cinesense service builds on: Python 3.11, a Java runtime for KoNLPy,
+# Korean fonts, the pinned runtime requirements WITHOUT torch/transformers/playwright
+# (the API, UI, MLflow and object-store containers never import them), and the package.
+# The Airflow image (airflow/Dockerfile) adds CPU torch and Airflow on top.
+#
+#   docker build -f base.Dockerfile -t cinesense/base:0.1.0 .
+#
+# PYTHON_IMAGE is the official image by tag; pin it by digest as well
+# (python:3.11.14-slim-bookworm@sha256:…) where builds must be bit-for-bit repeatable.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+FROM ${PYTHON_IMAGE}
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    CINESENSE_HOME=/data \
+    MPLCONFIGDIR=/tmp/matplotlib
+
+# Debian packages follow the bookworm release of the pinned base image (DL3008 is off in
+# .hadolint.yaml): openjdk for KoNLPy's Okt, Nanum fonts for Korean text in figures,
+# tini as PID 1 so signals reach the server `cinesense stack run` exec()s.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless fonts-nanum tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --create-home --home-dir /home/cinesense cinesense \
+ && install -d -o cinesense -g cinesense /data
+
+WORKDIR /opt/cinesense
+
+# Requirements first, so a code change does not reinstall them. The package's pins minus
+# the training-only heavyweights; the pip cache mount keeps rebuilds fast.
+ARG SERVE_EXCLUDE="torch transformers playwright"
+COPY requirements.txt requirements-docker.txt ./
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -m venv /opt/venv \
+ && grep -v -E "^($(echo "${SERVE_EXCLUDE}" | tr ' ' '|'))(\[|==)" requirements.txt > requirements-serve.txt \
+ && pip install -r requirements-serve.txt
+
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --no-deps . \
+ && rm -rf build src/*.egg-info
+
+# The thin per-service entry points stay at the paths they have in the repository.
+COPY fastapi ./fastapi
+COPY streamlit ./streamlit
+COPY nginx ./nginx
+COPY airflow/dags ./airflow/dags
+
+USER 10001
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["cinesense", "--help"]
