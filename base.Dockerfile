@@ -41,11 +41,12 @@ RUN --mount=type=cache,target=/root/.cache/pip \
  && grep -v -E "^($(echo "${SERVE_EXCLUDE}" | tr ' ' '|'))(\[|==)" requirements.txt > requirements-serve.txt \
  && pip install -r requirements-serve.txt
 
+# Installed in place (editable), as in a checkout: `cinesense stack run` finds the DAGs, the
+# Streamlit app and the shipped default model beside the package, exactly as `make up` does.
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --no-deps . \
- && rm -rf build src/*.egg-info
+    pip install --no-deps -e .
 
 # The thin per-service entry points stay at the paths they have in the repository.
 COPY fastapi ./fastapi

@@ -7,6 +7,8 @@ The same files run for real under podman in tests/platform/test_compose_run.py.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from cinesense.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -173,17 +177,67 @@ def test_images_run_as_a_non_root_user(services: dict[str, dict[str, Any]]) -> N
     assert services["postgres"].get("user") == "postgres"
 
 
+def _resolved(value: str) -> str:
+    """A compose value with its ${VAR:-default} / ${VAR:?message} references filled in."""
+    return INTERPOLATION.sub(lambda m: m.group(3) if m.group(2) == "-" else "x" * 16, value)
+
+
+def _settings_of(
+    service: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **overrides: str
+) -> Settings:
+    """The settings `cinesense stack run` sees inside the container of ``service``."""
+    for key in list(os.environ):
+        if key.startswith("CINESENSE_"):
+            monkeypatch.delenv(key)
+    for key, value in {**_environment(service), **overrides}.items():
+        if key.startswith("CINESENSE_"):
+            monkeypatch.setenv(key, _resolved(value))
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
 def test_project_containers_run_the_local_stack_entrypoint(
-    services: dict[str, dict[str, Any]],
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from cinesense.stack import layout
+    """Each container's command is the command the local supervisor runs for that service."""
+    from cinesense.stack import layout, supervisor
 
     ours = {name: s for name, s in services.items() if s["image"].startswith("cinesense/")}
+    (tmp_path / "cinesense").touch()  # the Airflow virtualenv's cinesense, for render()
+    settings = _settings_of(
+        services["api"], monkeypatch, CINESENSE_STACK__AIRFLOW_BIN=str(tmp_path)
+    )
+    programs = dict(
+        re.findall(
+            r"^\[program:(\S+)\]\ncommand=\S*/cinesense (.+)$", supervisor.render(settings), re.M
+        )
+    )
+    assert set(programs) == set(layout.SERVICES)
     for name, service in ours.items():
-        assert service["command"] == ["cinesense", "stack", "run", name], name
-    long_running = set(ours) - ONE_SHOTS
-    assert long_running == set(layout.SERVICES), "compose and the local stack list other services"
+        assert service["command"][0] == "cinesense", name
+        if name in ONE_SHOTS:
+            assert service["command"] == ["cinesense", "stack", "run", name], name
+        else:
+            assert service["command"][1:] == programs[name].split(), name
+    assert set(ours) - ONE_SHOTS == set(layout.SERVICES), "compose and the local stack differ"
     assert {layout.OBJECTSTORE_INIT, layout.AIRFLOW_INIT} == ONE_SHOTS
+
+
+def test_healthchecks_ask_what_the_local_stack_asks(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside each container, the health URL of cinesense.stack.health on loopback. Airflow's
+    scheduler, DAG processor and triggerer check their own job instead of the api-server's
+    summary, so that each container reports itself."""
+    from cinesense.stack import health
+
+    own_checks = {"airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
+    loopback = json.dumps({name: "127.0.0.1" for name in services})
+    for name, service in services.items():
+        if name in ONE_SHOTS | own_checks | {"postgres"}:
+            continue
+        settings = _settings_of(service, monkeypatch, CINESENSE_STACK__HOSTS=loopback)
+        test = service["healthcheck"]["test"]
+        assert test[-1].endswith(f"u.urlopen('{health.health_url(settings, name)}', timeout=5)")
 
 
 def test_airflow_services_share_one_secret_set(services: dict[str, dict[str, Any]]) -> None:
