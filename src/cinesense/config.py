@@ -272,6 +272,66 @@ class ServeSettings(BaseModel):
     keyword_top_k: int = Field(10, ge=1, le=100)
 
 
+class AirflowApiSettings(BaseModel):
+    """How the service reaches Airflow's REST API v2 (the UI's crawl and retrain actions)."""
+
+    base_url: str | None = Field(
+        None,
+        description="Airflow api-server root, e.g. http://airflow-apiserver:8080 (with its "
+        "[api] base_url prefix, e.g. .../airflow, when it has one). Unset: actions are off.",
+    )
+    username: str | None = Field(None, description="Airflow user the service acts as.")
+    password: SecretStr | None = None
+    timeout_s: float = Field(10.0, gt=0)
+    crawl_dag_id: str = "crawl_reviews"
+    train_dag_id: str = "train_model"
+
+
+class UiSettings(BaseModel):
+    """The Streamlit analysis app: where the API is and how it sends large inputs."""
+
+    api_url: str = Field("http://127.0.0.1:8000", description="The FastAPI service's root.")
+    timeout_s: float = Field(60.0, gt=0)
+    cache_ttl_s: float = Field(30.0, ge=0, description="How long API answers are reused.")
+    chunk_size: int = Field(
+        1000, ge=1, description="Reviews per /v1/analyze call (capped at the API's limit)."
+    )
+    upload_max_mb: int = Field(50, ge=1, description="Largest upload; nginx allows the same.")
+    mlflow_link: str = Field("/mlflow/", description="MLflow UI link shown on the model page.")
+    airflow_link: str = Field("/airflow/", description="Airflow UI link shown on the pages.")
+
+
+class NginxSettings(BaseModel):
+    """The front door (nginx/templates/cinesense.conf.template); see cinesense.frontdoor."""
+
+    listen_port: int = Field(80, ge=1, le=65535)
+    server_name: str = "_"
+    ui_upstream: str = Field("ui:8501", description="host:port of Streamlit.")
+    api_upstream: str = Field("api:8000", description="host:port of the FastAPI service.")
+    mlflow_upstream: str = Field("mlflow:5000", description="host:port of the MLflow server.")
+    airflow_upstream: str = Field(
+        "airflow-apiserver:8080", description="host:port of the Airflow api-server."
+    )
+    api_rate_per_s: int = Field(50, ge=1, description="Requests/s per client IP on /api/.")
+    api_burst: int = Field(100, ge=0, description="Requests beyond the rate queued, then 429.")
+    admin_basic_auth: bool = Field(
+        False, description="Also ask for an nginx password (htpasswd) on /mlflow/ and /airflow/."
+    )
+    htpasswd_file: str = "/etc/nginx/htpasswd"
+    access_log: str = "/dev/stdout"
+    error_log: str = "/dev/stderr"
+
+
+def _checkout_path(relative: str) -> Path | None:
+    """A folder of the source checkout (the DAGs, the UI), when the package runs from one."""
+    path = Path(__file__).resolve().parents[2] / relative
+    return path if path.exists() else None
+
+
+def _shipped_bundle() -> Path:
+    return Path(__file__).resolve().parent / "default_model"
+
+
 class Settings(BaseSettings):
     """Every tunable of the platform. ``Settings()`` reads the environment."""
 
@@ -296,6 +356,9 @@ class Settings(BaseSettings):
     pretrain: PretrainSettings = PretrainSettings()
     train: TrainSettings = TrainSettings()
     serve: ServeSettings = ServeSettings()
+    airflow: AirflowApiSettings = AirflowApiSettings()
+    ui: UiSettings = UiSettings()
+    nginx: NginxSettings = NginxSettings()
 
     @property
     def datasets_dir(self) -> Path:
