@@ -1,0 +1,92 @@
+"""Streamlit glue shared by the analysis app's pages (``streamlit/``): the API client,
+cached API answers, the API-state banner and small display helpers.
+
+The pages import only this module, :mod:`cinesense.client` and :mod:`cinesense.reviews_io`:
+no model, torch, crawler or storage code runs in the UI process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from cinesense.client import ApiError, CinesenseClient
+from cinesense.config import Settings, UiSettings
+
+LABELS_KO = {"positive": "긍정", "negative": "부정", "uncertain": "애매"}
+LABEL_COLORS = {"긍정": "#2e7d32", "부정": "#c62828", "애매": "#9e9e9e"}
+
+
+def options() -> UiSettings:
+    return Settings().ui
+
+
+def client() -> CinesenseClient:
+    return CinesenseClient.from_settings(options())
+
+
+_TTL = options().cache_ttl_s
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def api_state(api_url: str) -> dict[str, Any]:
+    """``/ready``, or ``{"reachable": False, ...}`` when the API cannot be reached."""
+    try:
+        with CinesenseClient(api_url, timeout_s=5) as api:
+            return {"reachable": True, **api.ready()}
+    except ApiError as error:
+        return {"reachable": False, "ready": False, "problem": error.message}
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False)
+def cached(api_url: str, call: str, *args: Any) -> Any:
+    """A read call of the client (``movies``, ``movie``, ``models``, ``limits``), cached."""
+    with CinesenseClient(api_url, timeout_s=options().timeout_s) as api:
+        return getattr(api, call)(*args)
+
+
+def banner(needs_model: bool) -> dict[str, Any]:
+    """Show the API's state when it is not fine; stop the page when it cannot work."""
+    settings = options()
+    state = api_state(settings.api_url)
+    if not state["reachable"]:
+        st.error(
+            f"**API 서버에 연결할 수 없습니다.** 잠시 후 다시 시도해 주세요. "
+            f"(`{settings.api_url}`: {state['problem']})",
+            icon="🚫",
+        )
+        st.stop()
+    if not state.get("ready") and needs_model:
+        st.warning(
+            "**모델이 아직 준비되지 않았습니다.** 분석은 챔피언 모델이 올라온 뒤에 할 수 있습니다. "
+            f"사유: {state.get('problem') or '알 수 없음'}",
+            icon="⏳",
+        )
+        st.stop()
+    if not state.get("ready"):
+        st.info(f"모델이 아직 준비되지 않았습니다: {state.get('problem')}", icon="⏳")
+    return state
+
+
+def show_api_error(error: ApiError, what: str) -> None:
+    if error.unreachable:
+        st.error(
+            f"**API 서버에 연결할 수 없습니다.** {what}을(를) 할 수 없습니다. ({error.message})"
+        )
+    elif error.status == 503:
+        st.warning(f"**지금은 {what}을(를) 할 수 없습니다.** {error.message}")
+    else:
+        st.error(f"**{what} 실패 ({error.status})** {error.message}")
+
+
+def stars(rating: float | None) -> str:
+    """A 1-10 rating as five stars (each star two points)."""
+    if rating is None:
+        return ""
+    full = max(0, min(5, round(rating / 2)))
+    return "★" * full + "☆" * (5 - full)
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
