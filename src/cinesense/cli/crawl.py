@@ -1,63 +1,31 @@
 """``cinesense crawl …``: crawl reviews, list what is stored, run the fake site.
 
-Registered on the main app in :mod:`cinesense.cli`. Imports stay light here (typer only);
-crawling code is imported when a command runs.
+Imports stay light here; crawling code is imported when a command runs.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import logging
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cinesense.cli.common import echo_json, friendly_errors, load_settings
+
 if TYPE_CHECKING:
-    from cinesense.config import Settings
     from cinesense.crawl.jobs import CrawlProgress, CrawlResult
 
-crawl_app = typer.Typer(
+app = typer.Typer(
     no_args_is_help=True,
     help="Crawl Megabox and CGV reviews into the review store (politely: robots.txt, "
     "rate limit, backoff), list and read what is stored.",
 )
-F = TypeVar("F", bound=Callable[..., Any])
-
 SourceOpt = Annotated[str, typer.Option("--source", "-s", help="megabox or cgv.")]
 MaxReviewsOpt = Annotated[
     int | None, typer.Option(min=1, help="Stop after this many new reviews (per movie).")
 ]
-
-
-def friendly(command: F) -> F:
-    """The main CLI's error handling (clear message, exit 1, no traceback)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from cinesense.cli import friendly_errors
-
-        return friendly_errors(command)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings() -> Settings:
-    from cinesense.cli import configure_cli_logging
-    from cinesense.config import get_settings
-
-    settings = get_settings()
-    configure_cli_logging(settings)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    return settings
-
-
-def _echo_json(data: object) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 class _Bar:
@@ -105,8 +73,8 @@ def _summary(result: CrawlResult) -> dict[str, object]:
     }
 
 
-@crawl_app.command("movie")
-@friendly
+@app.command("movie")
+@friendly_errors
 def crawl_movie_command(
     source: SourceOpt,
     movie_id: Annotated[str, typer.Option(help="The site's movie id (see now-showing).")],
@@ -117,7 +85,7 @@ def crawl_movie_command(
     """Crawl one movie's reviews into the store (incremental: only new ones are added)."""
     from cinesense.crawl.jobs import crawl_movie
 
-    settings = _settings()
+    settings = load_settings(torch_threads=False)
     bar = _Bar(max_reviews)
     try:
         result = crawl_movie(
@@ -130,11 +98,11 @@ def crawl_movie_command(
         )
     finally:
         bar.close()
-    _echo_json(_summary(result))
+    echo_json(_summary(result))
 
 
-@crawl_app.command("now-showing")
-@friendly
+@app.command("now-showing")
+@friendly_errors
 def now_showing_command(
     source: SourceOpt,
     crawl: Annotated[
@@ -147,10 +115,10 @@ def now_showing_command(
     """List the movies now showing at a source; with --crawl, crawl their reviews too."""
     from cinesense.crawl.jobs import crawl_now_showing, now_showing
 
-    settings = _settings()
+    settings = load_settings(torch_threads=False)
     if not crawl:
         movies = now_showing(settings, source)
-        _echo_json([asdict(movie) for movie in movies[:max_movies]])
+        echo_json([asdict(movie) for movie in movies[:max_movies]])
         return
     bar = _Bar(max_reviews)
     try:
@@ -166,7 +134,7 @@ def now_showing_command(
         )
     finally:
         bar.close()
-    _echo_json({"movies": [_summary(r) for r in result.movies], "failures": result.failures})
+    echo_json({"movies": [_summary(r) for r in result.movies], "failures": result.failures})
     if result.failures:
         from cinesense.errors import CrawlerError
 
@@ -179,17 +147,17 @@ def now_showing_command(
         )
 
 
-@crawl_app.command("search")
-@friendly
+@app.command("search")
+@friendly_errors
 def search_command(title: Annotated[str, typer.Argument(help="Part of a title.")]) -> None:
     """Search Megabox movies by title (showing or not)."""
     from cinesense.crawl.jobs import search_movies
 
-    _echo_json([asdict(movie) for movie in search_movies(_settings(), title)])
+    echo_json([asdict(movie) for movie in search_movies(load_settings(torch_threads=False), title)])
 
 
-@crawl_app.command("list")
-@friendly
+@app.command("list")
+@friendly_errors
 def list_command(
     source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
@@ -197,9 +165,9 @@ def list_command(
     """Stored movies with their review counts."""
     from cinesense.crawl.jobs import list_movies
 
-    movies = list_movies(_settings(), source)
+    movies = list_movies(load_settings(torch_threads=False), source)
     if as_json:
-        _echo_json(movies.to_dict(orient="records"))
+        echo_json(movies.to_dict(orient="records"))
     elif movies.empty:
         typer.echo("No reviews stored yet; try `cinesense crawl movie --source megabox …`.")
     else:
@@ -210,8 +178,8 @@ def list_command(
         typer.echo(shown.to_string(index=False))
 
 
-@crawl_app.command("reviews")
-@friendly
+@app.command("reviews")
+@friendly_errors
 def reviews_command(
     source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
     movie_id: Annotated[str | None, typer.Option(help="Only this movie.")] = None,
@@ -224,7 +192,7 @@ def reviews_command(
     from cinesense.crawl.jobs import read_reviews
     from cinesense.errors import DataError
 
-    frame = read_reviews(_settings(), source, movie_id)
+    frame = read_reviews(load_settings(torch_threads=False), source, movie_id)
     if out is None:
         columns = ["source", "movie_id", "rating", "label", "created_at", "text"]
         typer.echo(f"{len(frame)} review(s)")
@@ -241,8 +209,8 @@ def reviews_command(
     typer.echo(f"{len(frame)} review(s) written to {out}")
 
 
-@crawl_app.command("canary")
-@friendly
+@app.command("canary")
+@friendly_errors
 def canary_command(
     movie_id: Annotated[str, typer.Option(help="A Megabox movie with reviews.")],
 ) -> None:
@@ -250,9 +218,9 @@ def canary_command(
     from cinesense.crawl.jobs import megabox_canary
     from cinesense.errors import CrawlerError
 
-    settings = _settings()
+    settings = load_settings(torch_threads=False)
     report = megabox_canary(settings, movie_id)
-    _echo_json(asdict(report) | {"ok": report.ok})
+    echo_json(asdict(report) | {"ok": report.ok})
     if not report.ok:
         raise CrawlerError(
             "megabox",
@@ -263,7 +231,7 @@ def canary_command(
         )
 
 
-@crawl_app.command("fake-site")
+@app.command("fake-site")
 def fake_site_command(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     reviews: Annotated[int | None, typer.Option(min=0, help="Reviews per movie.")] = None,
