@@ -6,7 +6,7 @@
 # bookworm with python3) and postgres:…-bookworm (Debian's PostgreSQL). The project's own
 # Dockerfiles then build unchanged; only build arguments point pip at the machine's CA
 # bundle and CPU torch wheel. Layers and pip downloads are cached by podman, so a second
-# run takes seconds.
+# run takes seconds. Docker image format: OCI images ignore SHELL (bash -o pipefail).
 #
 #   scripts/podman/build.sh            # everything (first run: ~debootstrap + pip installs)
 #   CINESENSE_PODMAN_CACHE=DIR ...     # where the debootstrapped root is kept
@@ -27,7 +27,7 @@ build() {  # build TAG CONTAINERFILE [extra args...]; CONTEXT (default: the repo
     local tag=$1 file=$2
     shift 2
     log "building $tag from $file"
-    nice -n 10 podman build --network=host --layers \
+    nice -n 10 podman build --network=host --layers --format docker \
         -v "$CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt:ro" \
         -f "$file" -t "$tag" "$@" "${CONTEXT:-.}"
 }

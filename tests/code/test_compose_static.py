@@ -237,7 +237,7 @@ def test_healthchecks_ask_what_the_local_stack_asks(
             continue
         settings = _settings_of(service, monkeypatch, CINESENSE_STACK__HOSTS=loopback)
         test = service["healthcheck"]["test"]
-        assert test[-1].endswith(f"u.urlopen('{health.health_url(settings, name)}', timeout=5)")
+        assert test[-1].endswith(f"u.urlopen('{health.health_url(settings, name)}', timeout=5)\"")
 
 
 def test_airflow_services_share_one_secret_set(services: dict[str, dict[str, Any]]) -> None:
