@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # The image every cinesense service builds on: Python 3.11, a Java runtime for KoNLPy,
-# Korean fonts, the pinned runtime requirements WITHOUT torch/transformers/playwright
-# (the API, UI, MLflow and object-store containers never import them), and the package.
-# The Airflow image (airflow/Dockerfile) adds CPU torch and Airflow on top.
+# Korean fonts, the torch-free serving requirements (requirements-serve.txt: what the API,
+# UI, object store and nginx containers import) and the package. The MLflow image adds the
+# full MLflow server; the Airflow image adds CPU torch, the training stack and Airflow.
 #
 #   docker build -f base.Dockerfile -t cinesense/base:0.1.0 .
 #
@@ -32,14 +32,13 @@ RUN apt-get update \
 
 WORKDIR /opt/cinesense
 
-# Requirements first, so a code change does not reinstall them. The package's pins minus
-# the training-only heavyweights; the pip cache mount keeps rebuilds fast.
-ARG SERVE_EXCLUDE="torch transformers playwright"
-COPY requirements.txt requirements-docker.txt ./
+# Requirements first, so a code change does not reinstall them: requirements-serve.txt, the
+# torch-free subset of requirements.txt's pins (transitive versions held to requirements.txt
+# by -c). The pip cache mount keeps rebuilds fast.
+COPY requirements.txt requirements-serve.txt requirements-docker.txt requirements-airflow.txt ./
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -m venv /opt/venv \
- && grep -v -E "^($(echo "${SERVE_EXCLUDE}" | tr ' ' '|'))(\[|==)" requirements.txt > requirements-serve.txt \
- && pip install -r requirements-serve.txt
+ && pip install -c requirements.txt -r requirements-serve.txt
 
 # Installed in place (editable), as in a checkout: `cinesense stack run` finds the DAGs, the
 # Streamlit app and the shipped default model beside the package, exactly as `make up` does.

