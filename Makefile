@@ -47,3 +47,24 @@ check: lint typecheck test
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .cinesense .pytest_cache .ruff_cache .mypy_cache
+
+# The whole platform on this machine (object store, MLflow, Airflow, API, UI, nginx) under
+# supervisord: `make up` (DEMO=1 crawls the local fake site once), `make down` (data kept),
+# `make status`, `make logs` (SERVICE=api for one), `make credentials`.
+.PHONY: up down status logs credentials
+DEMO_FLAG := $(if $(filter 1 true yes,$(DEMO)),--demo,)
+
+up: $(STAMP) $(AIRFLOW_STAMP)
+	$(BIN)/cinesense stack up $(DEMO_FLAG)
+
+down:
+	@if [ -x $(BIN)/cinesense ]; then $(BIN)/cinesense stack down; fi
+
+status: $(STAMP)
+	@$(BIN)/cinesense stack status
+
+logs: $(STAMP)
+	@$(BIN)/cinesense stack logs $(SERVICE)
+
+credentials: $(STAMP)
+	@$(BIN)/cinesense stack credentials

@@ -1,0 +1,96 @@
+"""The first champion: when the registry has none, the serving bundle shipped with the
+package is registered and gated like any trained version, so the API and the UI answer
+with a real model minutes after ``make up``. Every later champion comes from the
+``train_model`` DAG.
+
+The gate scores the bundle and the TF-IDF baseline on the same balanced test reviews of
+the review sample bundled in the package (its movie-split test part); the run in MLflow
+records that comparison and the bundle's own manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from cinesense.config import Settings
+from cinesense.stack.services import platform_settings
+
+log = logging.getLogger(__name__)
+SOURCE_TAG = "cinesense.source"
+
+
+def baseline_accuracy(settings: Settings, train, evaluation) -> float:
+    from cinesense.model.baseline import TfidfBaseline
+
+    baseline = TfidfBaseline.fit(train, seed=settings.data.seed)
+    predicted = (baseline.probability_positive(list(evaluation["text"])) >= 0.5).astype(int)
+    return float((predicted == evaluation["label"].to_numpy()).mean())
+
+
+def _numbers(prefix: str, values: dict) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for key, value in values.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) and np.isfinite(value):
+            found[f"{prefix}{key}"] = float(value)
+        elif isinstance(value, dict):
+            found.update(_numbers(f"{prefix}{key}.", value))
+    return found
+
+
+def ensure_champion(settings: Settings) -> str:
+    """Register and gate the shipped bundle when there is no champion; what happened."""
+    import mlflow
+
+    from cinesense.data.corpus import read_corpus, sample_corpus_path
+    from cinesense.data.dataset import build_dataset
+    from cinesense.model.onnx_predict import verify_bundle
+    from cinesense.registry import (
+        CHAMPION,
+        alias_version,
+        connect,
+        experiment_id,
+        gate_set,
+        promote,
+        register_bundle,
+    )
+
+    platform = platform_settings(settings)
+    champion = alias_version(platform, CHAMPION)
+    if champion is not None:
+        return f"champion: version {champion}"
+    bundle = settings.stack.default_bundle
+    if bundle is None or not (Path(bundle) / "manifest.json").exists():
+        return (
+            f"no champion yet and no shipped bundle at {bundle}: the API answers 503 until "
+            "train_model promotes one (or set CINESENSE_STACK__DEFAULT_BUNDLE)"
+        )
+    manifest = verify_bundle(Path(bundle))
+    sample = build_dataset(read_corpus(sample_corpus_path()), settings.data)
+    evaluation = gate_set(sample["test"], settings.data.seed)
+    baseline = baseline_accuracy(settings, sample["train"], evaluation)
+
+    connect(platform)
+    with mlflow.start_run(
+        experiment_id=experiment_id(platform), run_name="default-champion"
+    ) as run:
+        mlflow.set_tags({SOURCE_TAG: "shipped bundle", "bundle_dir": str(bundle)})
+        mlflow.log_params({"source": "shipped bundle", "served_file": manifest["served_file"]})
+        mlflow.log_metrics({**_numbers("bundle.", manifest), "baseline_accuracy": baseline})
+        mlflow.log_dict(manifest, "bundle_manifest.json")
+    tags = {
+        "baseline_accuracy": f"{baseline:.6f}",
+        SOURCE_TAG: "shipped bundle",
+        "served_file": str(manifest["served_file"]),
+        "gate.evaluation": "review sample bundled in the package (test movies, balanced)",
+    }
+    version = register_bundle(platform, run.info.run_id, Path(bundle), tags)
+    decision = promote(platform, version, evaluation, baseline)
+    log.info("default champion: %s", json.dumps(decision.__dict__, default=str))
+    verdict = "champion" if decision.promoted else "not promoted"
+    return f"shipped bundle registered as version {version}: {verdict} ({decision.reason})"
