@@ -332,6 +332,73 @@ def _shipped_bundle() -> Path:
     return Path(__file__).resolve().parent / "default_model"
 
 
+class StackSettings(BaseModel):
+    """The whole platform on one machine (``make up``, ``cinesense stack …``) and the one
+    entrypoint per service that containers use too (``cinesense stack run SERVICE``)."""
+
+    home: Path | None = Field(
+        None, description="Data, logs, configs and secrets of the platform. Default: HOME/stack."
+    )
+    bind_host: str = Field(
+        "127.0.0.1", description="Interface every service listens on (0.0.0.0 in containers)."
+    )
+    hosts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Host name by which the other services reach a service, by service name "
+        '(containers: {"mlflow": "mlflow", …}). Default: 127.0.0.1.',
+    )
+    frontdoor_port: int = Field(8080, ge=1, le=65535, description="nginx: the one front door.")
+    api_port: int = Field(8000, ge=1, le=65535)
+    ui_port: int = Field(8501, ge=1, le=65535)
+    mlflow_port: int = Field(5000, ge=1, le=65535)
+    airflow_port: int = Field(8081, ge=1, le=65535, description="Airflow's api-server (its UI).")
+    airflow_log_port: int = Field(8793, ge=1, le=65535, description="Airflow's task-log server.")
+    airflow_trigger_log_port: int = Field(8794, ge=1, le=65535)
+    objectstore_port: int = Field(8333, ge=1, le=65535, description="The S3 endpoint.")
+    objectstore_internal_port: int = Field(
+        9333,
+        ge=1,
+        le=55530,
+        description="SeaweedFS master; volume and filer take the next two ports, and each "
+        "also listens 10000 above its own (gRPC).",
+    )
+    artifact_bucket: str = Field("mlflow", description="Bucket of MLflow's artifacts.")
+    mlflow_prefix: str = Field("/mlflow", description="MLflow's path prefix (behind nginx).")
+    mlflow_admin_username: str = "admin"
+    airflow_admin_username: str = "admin"
+    airflow_dags_folder: Path | None = Field(
+        default_factory=lambda: _checkout_path("airflow/dags"),
+        description="The project's DAGs (default: airflow/dags of the checkout).",
+    )
+    airflow_bin: Path | None = Field(
+        default_factory=lambda: _checkout_path(".venv-airflow/bin"),
+        description="Folder of the Airflow virtualenv's programs (airflow, cinesense).",
+    )
+    airflow_database_uri: SecretStr | None = Field(
+        None, description="Airflow's metadata database. Default: SQLite in the stack home."
+    )
+    ui_app: Path | None = Field(
+        default_factory=lambda: _checkout_path("streamlit/app.py"),
+        description="The Streamlit app (default: streamlit/app.py of the checkout).",
+    )
+    default_bundle: Path | None = Field(
+        default_factory=_shipped_bundle,
+        description="Serving bundle registered and gated as the first champion when the "
+        "registry has none (default: the bundle shipped in the package).",
+    )
+    demo: bool = Field(
+        False, description="Crawl the local fake site once at start-up (demo data, marked)."
+    )
+    demo_site_port: int = Field(8765, ge=1, le=65535, description="The fake site's port (demo).")
+    startup_timeout_s: float = Field(240.0, gt=0, description="How long one service may take.")
+    # Generated into HOME/stack/secrets.env on first start (see cinesense.stack.secrets).
+    mlflow_admin_password: SecretStr | None = None
+    mlflow_secret_key: SecretStr | None = None
+    airflow_admin_password: SecretStr | None = None
+    airflow_jwt_secret: SecretStr | None = None
+    airflow_secret_key: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Every tunable of the platform. ``Settings()`` reads the environment."""
 
@@ -356,6 +423,7 @@ class Settings(BaseSettings):
     pretrain: PretrainSettings = PretrainSettings()
     train: TrainSettings = TrainSettings()
     serve: ServeSettings = ServeSettings()
+    stack: StackSettings = StackSettings()
     airflow: AirflowApiSettings = AirflowApiSettings()
     ui: UiSettings = UiSettings()
     nginx: NginxSettings = NginxSettings()
