@@ -54,6 +54,15 @@ class PretrainSettings(BaseModel):
     max_steps: int | None = Field(None, ge=1)
     max_minutes: float | None = Field(None, gt=0, description="Stop and save after this long.")
     mlm_probability: float = Field(0.15, gt=0, lt=1)
+    whole_word_mask: bool = Field(
+        True, description="Mask every piece of a word together (harder, better pretraining)."
+    )
+    checkpoint_every_minutes: float = Field(
+        10.0,
+        gt=0,
+        description="Save a resumable checkpoint this often; a rerun with the same data and "
+        "settings continues from it (raise max_minutes to train longer).",
+    )
     warmup_fraction: float = Field(0.05, ge=0, lt=1)
     seed: int = 13
 

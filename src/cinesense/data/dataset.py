@@ -254,3 +254,14 @@ def load_dataset(directory: Path) -> Dataset:
             raise DataError(f"{directory}: split file {path.name} is missing; rebuild the dataset.")
         splits[name] = pd.read_parquet(path)
     return Dataset(splits, manifest)
+
+
+def as_hf_dataset(directory: Path):
+    """A saved dataset version as a Hugging Face ``DatasetDict`` (memory-mapped Arrow), read
+    with ``datasets.load_dataset("parquet", …)`` — the form the ecosystem's tools expect."""
+    import datasets
+
+    directory = Path(directory)
+    load_dataset(directory)  # the same checks and clear errors as for our own reader
+    files = {name: str(directory / f"{name}.parquet") for name in SPLITS}
+    return datasets.load_dataset("parquet", data_files=files, cache_dir=str(directory / ".hf"))

@@ -118,17 +118,24 @@ def rating_metrics(predicted: np.ndarray, ratings: np.ndarray) -> dict[str, floa
     }
 
 
+def label_rating_contradictions(probability: np.ndarray, rating: np.ndarray) -> float:
+    """Share of reviews whose label and rating disagree: ``negative`` with a rating of 6 or
+    more, or ``positive`` with 5 or less."""
+    positive = probability >= 0.5
+    contradicts = (positive & (rating <= 5)) | (~positive & (rating >= 6))
+    return float(contradicts.mean()) if len(contradicts) else 0.0
+
+
 def evaluate(scorer: ReviewScorer, test: pd.DataFrame, seed: int) -> dict[str, object]:
     """Every metric of ``scorer`` on ``test`` (a dataset split)."""
     labelled = test[test["label"] != NEUTRAL]
     balanced = balanced_binary(test, seed)
-    probability = pd.Series(
-        scorer.probability_positive(list(labelled["text"])), index=labelled.index
-    )
+    scored = test[(test["label"] != NEUTRAL) | test["rating"].notna()]
+    probability = pd.Series(scorer.probability_positive(list(scored["text"])), index=scored.index)
     metrics: dict[str, object] = binary_metrics(
         probability[balanced.index].to_numpy(), balanced["label"].to_numpy()
     )
-    natural = (probability >= 0.5).astype(int) == labelled["label"]
+    natural = (probability[labelled.index] >= 0.5).astype(int) == labelled["label"]
     metrics["accuracy_natural_mix"] = float(natural.mean())
     rated = test[test["rating"].notna()]
     predicted_rating = pd.Series(dtype=float)
@@ -137,10 +144,13 @@ def evaluate(scorer: ReviewScorer, test: pd.DataFrame, seed: int) -> dict[str, o
         metrics.update(
             rating_metrics(predicted_rating.to_numpy(float), rated["rating"].to_numpy(float))
         )
+        metrics["label_rating_contradictions"] = label_rating_contradictions(
+            probability[rated.index].to_numpy(), predicted_rating.to_numpy(float)
+        )
     metrics["reliability"] = reliability_table(
         probability[balanced.index].to_numpy(), balanced["label"].to_numpy()
     )
-    metrics["worst_errors"] = worst_errors(labelled, probability, predicted_rating)
+    metrics["worst_errors"] = worst_errors(labelled, probability[labelled.index], predicted_rating)
     metrics.update(
         {
             "test_reviews": len(test),

@@ -14,6 +14,7 @@ Face directory plus ``label_map.json``, ``rating_calibration.json`` and
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import random
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -32,7 +34,7 @@ from cinesense.data.dataset import NEUTRAL, Dataset, balanced_binary, class_weig
 from cinesense.errors import DataError
 from cinesense.files import atomic_directory
 from cinesense.model.base import hub_token, resolve_base_model
-from cinesense.model.heads import NUM_RATINGS, LabelMap
+from cinesense.model.heads import NUM_RATINGS, TRAINING_MANIFEST, LabelMap
 from cinesense.model.loop import (
     Budget,
     adamw_with_schedule,
@@ -45,7 +47,6 @@ from cinesense.model.predict import TorchPredictor
 from cinesense.model.rating import RatingCalibration
 
 log = logging.getLogger(__name__)
-TRAINING_MANIFEST = "training_manifest.json"
 MAX_EVAL_REVIEWS = 8000
 MAX_CALIBRATION_REVIEWS = 30000
 
@@ -94,26 +95,65 @@ def review_loss(
 
 @dataclass
 class EncodedReviews:
-    """Training rows as token ids and targets; -100 marks a target the loss ignores."""
+    """Training rows as a memory-mapped Hugging Face ``Dataset`` of token ids and targets
+    (-100 marks a target the loss ignores), tokenized once with batched ``map`` and cached
+    on disk under a key of the data, the tokenizer and the length, so reruns skip it."""
 
-    input_ids: list[list[int]]
-    ratings: torch.Tensor
-    labels: torch.Tensor
+    rows: datasets.Dataset
     class_weights: torch.Tensor
 
     @property
     def lengths(self) -> list[int]:
-        return [len(ids) for ids in self.input_ids]
+        return self.rows["length"]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, index: list[int]) -> tuple[list[list[int]], torch.Tensor, torch.Tensor]:
+        part = self.rows[index]
+        return part["input_ids"], torch.tensor(part["rating"]), torch.tensor(part["label"])
 
     @classmethod
-    def encode(cls, rows: pd.DataFrame, tokenizer, max_length: int) -> EncodedReviews:
-        input_ids = tokenizer(list(rows["text"]), truncation=True, max_length=max_length)
-        ratings = torch.tensor(rows["rating"].fillna(0).astype(int).to_numpy() - 1)
-        ratings[torch.tensor(rows["rating"].isna().to_numpy())] = -100
-        labels = torch.tensor(rows["label"].to_numpy())
-        labels[labels == NEUTRAL] = -100
+    def encode(
+        cls, rows: pd.DataFrame, tokenizer, max_length: int, cache_dir: Path | None = None
+    ) -> EncodedReviews:
+        targets = pd.DataFrame(
+            {
+                "text": rows["text"].astype(str),
+                "rating": (rows["rating"].fillna(-99).astype(int) - 1).to_numpy(),
+                "label": rows["label"].where(rows["label"] != NEUTRAL, -100).to_numpy(),
+            }
+        )
+        key = _cache_key(targets, tokenizer, max_length)
+
+        def tokenize(batch: dict[str, list]) -> dict[str, list]:
+            ids = tokenizer(batch["text"], truncation=True, max_length=max_length)["input_ids"]
+            return {"input_ids": ids, "length": [len(i) for i in ids]}
+
+        table = datasets.Dataset.from_pandas(targets, preserve_index=False)
+        cache_file = None
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            cache_file = str(cache_dir / f"train-{key}.arrow")
+        encoded = table.map(
+            tokenize,
+            batched=True,
+            batch_size=4096,
+            remove_columns=["text"],
+            cache_file_name=cache_file,
+            new_fingerprint=key,
+            desc="tokenize",
+        )
         weights = torch.tensor(class_weights(rows["label"]), dtype=torch.float32)
-        return cls(input_ids["input_ids"], ratings, labels, weights)
+        return cls(encoded, weights)
+
+
+def _cache_key(targets: pd.DataFrame, tokenizer, max_length: int) -> str:
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(targets, index=False).to_numpy().tobytes())
+    digest.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+    digest.update(str(max_length).encode())
+    return digest.hexdigest()[:24]
 
 
 class EarlyStopping:
@@ -159,7 +199,10 @@ def finetune(
     label_map = LabelMap(settings.data.negative_max_rating, settings.data.positive_min_rating)
     model, tokenizer = load_for_fine_tuning(base, label_map, hub_token(settings))
     train = EncodedReviews.encode(
-        _training_rows(dataset["train"], options), tokenizer, options.max_length
+        _training_rows(dataset["train"], options),
+        tokenizer,
+        options.max_length,
+        settings.home / "cache" / "tokenized",
     )
     validation = balanced_binary(dataset["validation"], options.seed)
     validation = validation.sample(
@@ -167,7 +210,7 @@ def finetune(
     )
     learning_rate = options.learning_rate or default_learning_rate(model.config.hidden_size)
     budget = Budget(
-        steps_for(len(train.input_ids), options.batch_size, options.epochs, options.max_steps),
+        steps_for(len(train), options.batch_size, options.epochs, options.max_steps),
         options.max_minutes,
     )
     optimizer, scheduler = adamw_with_schedule(
@@ -181,19 +224,12 @@ def finetune(
     while not (budget.done or stopping.should_stop):
         for batch_ids in length_bucketed_batches(lengths, options.batch_size, rng):
             model.train()
-            batch = tokenizer.pad(
-                {"input_ids": [train.input_ids[i] for i in batch_ids]}, return_tensors="pt"
-            )
+            input_ids, ratings, labels = train.batch(batch_ids)
+            batch = tokenizer.pad({"input_ids": input_ids}, return_tensors="pt")
             logits = model(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
             ).logits
-            loss = review_loss(
-                logits,
-                train.ratings[batch_ids],
-                train.labels[batch_ids],
-                train.class_weights,
-                label_map,
-            )
+            loss = review_loss(logits, ratings, labels, train.class_weights, label_map)
             optimizer_step(model, loss, optimizer, scheduler, budget)
             bar.update(1)
             if budget.step % options.eval_every_steps == 0 or budget.done:

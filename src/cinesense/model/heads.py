@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+TRAINING_MANIFEST = "training_manifest.json"
 LABEL_MAP_FILE = "label_map.json"
 NUM_RATINGS = 10
 

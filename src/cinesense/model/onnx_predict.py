@@ -25,7 +25,7 @@ from cinesense.errors import ModelError
 from cinesense.files import sha256_file
 from cinesense.model.heads import NUM_RATINGS, LabelMap, expected_rating, positive_probability
 from cinesense.model.rating import RatingCalibration
-from cinesense.text import normalize_review
+from cinesense.text import has_letters, normalize_review
 
 BUNDLE_MANIFEST = "manifest.json"
 BUNDLE_FORMAT = 1
@@ -38,6 +38,14 @@ class ServedPrediction:
     confidence: float
     rating: float
     truncated: bool = False  # longer than the model's token window; the rest was not read
+    readable: bool = True  # holds a letter or digit; symbols alone say too little to judge
+
+    def shown_label(self, uncertain_below: float) -> str:
+        """The label a user sees: ``uncertain`` when the model is unsure of the text or the
+        text has nothing but symbols to read."""
+        if not self.readable or self.confidence < uncertain_below:
+            return "uncertain"
+        return self.label
 
 
 def verify_bundle(directory: Path) -> dict:
@@ -113,7 +121,7 @@ class OnnxPredictor:
         return str(self.manifest["served"])
 
     def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        return self._forward(texts, batch_size)[0]
+        return self._forward([normalize_review(t) for t in texts], batch_size)[0]
 
     def _forward(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """Logits, and for each text whether it was cut at the model's token window.
@@ -121,7 +129,7 @@ class OnnxPredictor:
         Texts are sorted by token count before batching, so a batch pads to nearly its own
         length: padding is pure waste on a CPU (measured: random batches of 32 ran at a
         third of the speed of length-sorted ones)."""
-        encodings = self.tokenizer.encode_batch([normalize_review(t) for t in texts])
+        encodings = self.tokenizer.encode_batch(texts)
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         out = np.zeros((len(texts), NUM_RATINGS), dtype=np.float32)
@@ -138,7 +146,8 @@ class OnnxPredictor:
         return out, truncated
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[ServedPrediction]:
-        logits, truncated = self._forward(texts, batch_size)
+        normalized = [normalize_review(t) for t in texts]
+        logits, truncated = self._forward(normalized, batch_size)
         probability = positive_probability(logits.astype(np.float64), self.label_map)
         ratings = self.calibration(expected_rating(logits.astype(np.float64)))
         return [
@@ -148,6 +157,7 @@ class OnnxPredictor:
                 round(float(max(p, 1 - p)), 4),
                 round(float(r), 1),
                 bool(cut),
+                has_letters(text),
             )
-            for p, r, cut in zip(probability, ratings, truncated, strict=True)
+            for p, r, cut, text in zip(probability, ratings, truncated, normalized, strict=True)
         ]

@@ -1,10 +1,16 @@
-"""One evaluation report: the model and the TF-IDF baseline on the same test movies."""
+"""One evaluation report: the model and the TF-IDF baseline on the same test movies.
+
+The model is either a fine-tuned directory (PyTorch) or a serving bundle (ONNX Runtime
+and tokenizers only, so the live model can be checked where torch is not installed).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from cinesense.config import Settings
@@ -12,8 +18,11 @@ from cinesense.data.dataset import Dataset
 from cinesense.model.baseline import TfidfBaseline
 from cinesense.model.behaviour import run_behaviour_tests
 from cinesense.model.evaluate import ReviewScorer, evaluate
-from cinesense.model.finetune import TRAINING_MANIFEST
-from cinesense.model.predict import TorchPredictor
+from cinesense.model.heads import TRAINING_MANIFEST
+from cinesense.model.onnx_predict import OnnxPredictor
+
+if TYPE_CHECKING:
+    from cinesense.model.predict import TorchPredictor
 
 
 def model_scorer(predictor: TorchPredictor, batch_size: int) -> ReviewScorer:
@@ -26,6 +35,34 @@ def model_scorer(predictor: TorchPredictor, batch_size: int) -> ReviewScorer:
     )
 
 
+def bundle_scorer(predictor: OnnxPredictor, batch_size: int = 64) -> ReviewScorer:
+    """The served model, scored exactly as the service scores it."""
+
+    def probability(texts: list[str]) -> np.ndarray:
+        return np.array([p.probability_positive for p in predictor.predict(texts, batch_size)])
+
+    def rating(texts: list[str]) -> np.ndarray:
+        return np.array([p.rating for p in predictor.predict(texts, batch_size)])
+
+    return ReviewScorer("model", probability, rating)
+
+
+def bundle_report(
+    predictor: OnnxPredictor, test: pd.DataFrame, seed: int, reference: str
+) -> dict[str, object]:
+    """The model's part of the report for a serving bundle on labelled reviews ``test``."""
+    scorer = bundle_scorer(predictor)
+    return {
+        "model_directory": reference,
+        "quantization": predictor.quantization,
+        "bundle_data_fingerprint": predictor.manifest.get("data_fingerprint"),
+        "model": {
+            **evaluate(scorer, test, seed),
+            "behaviour": run_behaviour_tests(scorer.probability_positive),
+        },
+    }
+
+
 def evaluation_report(
     model_dir: Path,
     dataset: Dataset,
@@ -35,6 +72,8 @@ def evaluation_report(
 ) -> dict[str, object]:
     """Score the model (and the baseline, trained on the dataset's train split) on the
     dataset's test split, or on ``test`` — reviews from another file — when given."""
+    from cinesense.model.predict import TorchPredictor
+
     test = dataset["test"] if test is None else test
     predictor = TorchPredictor.from_directory(model_dir)
     scorer = model_scorer(predictor, settings.train.eval_batch_size)

@@ -8,11 +8,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from cinesense.config import ServeSettings
+from cinesense.text import normalize_review
 
 
 def _not_blank(text: str) -> str:
     if not text.strip():
         raise ValueError("is empty or only whitespace; send the review's text")
+    if not normalize_review(text):
+        raise ValueError(
+            "holds no readable text (only control characters, zero-width characters or "
+            "HTML markup); send the review's text"
+        )
     return text
 
 
