@@ -55,7 +55,7 @@ for service in fastapi:api streamlit:ui objectstore:objectstore mlflow:mlflow ng
 done
 torch_args=(--build-arg "$base_arg")
 if [ -n "$WHEELS" ] && ls "$WHEELS"/torch-*cpu*.whl >/dev/null 2>&1; then
-    torch_args+=(-v "$WHEELS:/wheels:ro" --build-arg "TORCH_PIP_ARGS=--no-index --find-links /wheels")
+    torch_args+=(-v "$WHEELS:/wheels:ro" --build-arg "TORCH_PIP_ARGS=--find-links /wheels")
 fi
 build "localhost/cinesense/airflow:$CINESENSE_IMAGE_TAG" airflow/Dockerfile "${torch_args[@]}"
 
