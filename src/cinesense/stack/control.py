@@ -228,10 +228,19 @@ def _wait_for_supervisord(settings: Settings) -> None:
         time.sleep(0.2)
 
 
-def _ensure_champion(settings: Settings) -> str:
+def _ensure_champion(settings: Settings, attempts: int = 3) -> str:
+    """The first champion; retried, since MLflow may answer slowly while all else starts
+    (a timed-out create is retried by the client and then refused as a duplicate)."""
     from cinesense.stack.champion import ensure_champion
 
-    return ensure_champion(settings)
+    for attempt in range(1, attempts + 1):
+        try:
+            return ensure_champion(settings)
+        except Exception:
+            if attempt == attempts:
+                raise
+            time.sleep(5)
+    raise AssertionError("unreachable")
 
 
 def _champion_result(future: Future[str]) -> str:
