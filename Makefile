@@ -1,5 +1,5 @@
 # One entry point for people and CI. `make quickstart` sets up .venv and runs the main job;
-# `make test` runs the test suite (what .ci/run calls).
+# `make check` lints and type-checks, `make test` runs the test suite (.ci/run calls both).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -33,7 +33,9 @@ setup-airflow: $(AIRFLOW_STAMP)
 quickstart: $(STAMP)
 	$(BIN)/cinesense quickstart
 
+# Installs the Debian packages the tests need first (deps/apt-test.txt), or says which.
 test: $(STAMP) $(AIRFLOW_STAMP)
+	scripts/test-deps.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -43,7 +45,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck test
+# Lint and type checks (fast; CI runs them before the tests).
+check: lint typecheck
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .cinesense .pytest_cache .ruff_cache .mypy_cache
