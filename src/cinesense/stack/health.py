@@ -52,8 +52,6 @@ def check(settings: Settings, service: str, timeout_s: float = 3.0) -> str | Non
         response = httpx.get(url, timeout=timeout_s)
     except httpx.HTTPError as error:
         return f"{url} does not answer ({type(error).__name__})"
-    if service == OBJECTSTORE:  # any answer from the S3 endpoint means it serves
-        return None
     if response.status_code != 200:
         return f"{url} answered {response.status_code}"
     if service in AIRFLOW_COMPONENTS:

@@ -62,14 +62,16 @@ def secret(value: SecretStr | None, name: str) -> str:
     return value.get_secret_value()
 
 
-def program(name: str) -> str:
-    """A program of the running virtualenv, else from PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
+def program(name: str, *folders: Path | None) -> str:
+    """A program of the running virtualenv, else of ``folders``, else from PATH."""
+    for folder in (Path(sys.executable).parent, *folders):
+        if folder is not None and (folder / name).exists():
+            return str(folder / name)
     found = shutil.which(name)
     if found is None:
-        raise StackError(f"`{name}` was not found in {beside.parent} nor on PATH; install it.")
+        raise StackError(
+            f"`{name}` was not found in {Path(sys.executable).parent} nor on PATH; install it."
+        )
     return found
 
 
@@ -345,7 +347,8 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
 
 def airflow(command: list[str]) -> Callable[[Settings], Launch]:
     def launch(settings: Settings) -> Launch:
-        return Launch([program("airflow"), *command], airflow_environment(settings))
+        airflow = program("airflow", settings.stack.airflow_bin)
+        return Launch([airflow, *command], airflow_environment(settings))
 
     return launch
 
@@ -353,7 +356,8 @@ def airflow(command: list[str]) -> Callable[[Settings], Launch]:
 def airflow_apiserver(settings: Settings) -> Launch:
     stack = settings.stack
     command = ["api-server", "--host", stack.bind_host, "--port", str(stack.airflow_port)]
-    return Launch([program("airflow"), *command, "--workers", "1"], airflow_environment(settings))
+    airflow = program("airflow", stack.airflow_bin)
+    return Launch([airflow, *command, "--workers", "1"], airflow_environment(settings))
 
 
 # --- the API, the UI, the front door -------------------------------------------------------
