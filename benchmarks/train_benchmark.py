@@ -40,6 +40,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache/cinesense-bench")
     parser.add_argument("--pretrain-minutes", type=float, default=80.0)
+    parser.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=None,
+        help="Budget pretraining in steps instead of minutes (for runs over several "
+        "sittings on a shared machine; the checkpoint carries the progress).",
+    )
     parser.add_argument("--finetune-minutes", type=float, default=40.0)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--threads", type=int, default=2)
@@ -70,12 +77,17 @@ def stage_pretrain(args: argparse.Namespace, dataset_dir: Path) -> Path:
     directory = args.work_dir / "base-small"
     dataset = load_dataset(dataset_dir)
     texts = [*dataset["train"]["text"], *dataset["validation"]["text"]]
-    settings = PretrainSettings(preset="small", epochs=10, max_minutes=args.pretrain_minutes)
+    settings = PretrainSettings(
+        preset="small",
+        epochs=10,
+        max_steps=args.pretrain_steps,
+        max_minutes=None if args.pretrain_steps else args.pretrain_minutes,
+    )
     manifest_path = directory / MANIFEST
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
         same_text = manifest["data_fingerprint"] == text_fingerprint(texts)
-        if same_text and manifest["settings"]["max_minutes"] >= args.pretrain_minutes:
+        if same_text and _budget_reached(manifest["settings"], settings):
             log.info("pretrain: reusing %s (%.1f min)", directory, manifest["minutes"])
             return directory
     result = pretrain(
@@ -85,6 +97,12 @@ def stage_pretrain(args: argparse.Namespace, dataset_dir: Path) -> Path:
         "pretrain: %d steps, loss %.3f, %.1f min", result.steps, result.final_loss, result.minutes
     )
     return directory
+
+
+def _budget_reached(done: dict, wanted: PretrainSettings) -> bool:
+    if wanted.max_steps:
+        return (done.get("max_steps") or 0) >= wanted.max_steps
+    return (done.get("max_minutes") or 0) >= (wanted.max_minutes or 0)
 
 
 def stage_finetune(

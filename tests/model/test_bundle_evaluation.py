@@ -1,0 +1,42 @@
+"""A serving bundle is evaluated torch-free, as served; label and rating agree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cinesense.model.evaluate import label_rating_contradictions
+from cinesense.model.onnx_predict import OnnxPredictor, ServedPrediction
+from cinesense.model.report import bundle_report
+
+pytestmark = pytest.mark.slow
+
+
+def test_label_rating_contradictions_counts_each_side() -> None:
+    probability = np.array([0.9, 0.9, 0.1, 0.1])
+    rating = np.array([9.0, 5.0, 2.0, 6.0])
+    assert label_rating_contradictions(probability, rating) == 0.5
+
+
+def test_bundle_report_scores_the_bundle_as_served(tiny_bundle, sample_dataset) -> None:
+    predictor = OnnxPredictor.from_bundle(tiny_bundle)
+    report = bundle_report(predictor, sample_dataset["test"], seed=13, reference="tiny")
+    model = report["model"]
+    assert 0.5 <= model["accuracy"] <= 1.0
+    assert 0.0 <= model["label_rating_contradictions"] <= 1.0
+    assert model["behaviour"]["pass_rate"] >= 0.0
+    assert report["quantization"] in ("int8", "fp32")
+
+
+def test_symbol_only_text_is_uncertain(tiny_bundle) -> None:
+    predictor = OnnxPredictor.from_bundle(tiny_bundle)
+    symbols, words = predictor.predict(["!!! ^^ ...", "정말 재밌어요"])
+    assert not symbols.readable and symbols.shown_label(0.5) == "uncertain"
+    assert words.readable
+
+
+def test_shown_label_follows_the_confidence_threshold() -> None:
+    sure = ServedPrediction("positive", 0.9, 0.9, 8.0)
+    unsure = ServedPrediction("positive", 0.55, 0.55, 6.0)
+    assert sure.shown_label(0.6) == "positive"
+    assert unsure.shown_label(0.6) == "uncertain"
