@@ -38,11 +38,11 @@ def with_routers(app: FastAPI, settings: object) -> FastAPI:
     from cinesense.serving.routers import jobs, read
 
     app.state.settings = settings
+    included = [getattr(route, "original_router", None) for route in app.routes]
     paths = {getattr(route, "path", "") for route in app.routes}
-    if "/v1/movies" not in paths:
-        app.include_router(read.router)
-    if "/v1/jobs/crawl" not in paths:
-        app.include_router(jobs.router)
+    for router, path in ((read.router, "/v1/movies"), (jobs.router, "/v1/jobs/crawl")):
+        if all(router is not other for other in included) and path not in paths:
+            app.include_router(router)
     return app
 
 
@@ -51,7 +51,7 @@ def populate(settings: object, site_url: str, bundle: Path) -> None:
     a third one that stays unscored."""
     from cinesense.crawl.jobs import crawl_movie
     from cinesense.model.onnx_predict import OnnxPredictor
-    from cinesense.scoring import score_new_reviews, write_movie_aggregates
+    from cinesense.pipelines.score import score_new_reviews, write_movie_aggregates
 
     for movie_id in SCORED:
         crawl_movie(settings, "megabox", movie_id)  # type: ignore[arg-type]
@@ -85,10 +85,14 @@ def api_server(home: Path, bundle: Path, log: Path, **env: str) -> Iterator[str]
 
 @contextmanager
 def streamlit_server(api_url: str, log: Path, **env: str) -> Iterator[str]:
+    from cinesense.config import Settings
+
     port = free_port()
     command = [str(BIN / "streamlit"), "run", str(ROOT / "streamlit/app.py")]
     command += ["--server.address", "127.0.0.1", "--server.port", str(port)]
     command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    command += ["--server.maxUploadSize", str(Settings().ui.upload_max_mb)]
+    command += ["--client.toolbarMode", "viewer"]
     variables = clean_env(CINESENSE_UI__API_URL=api_url, **env)
     with _process_env(command, f"http://127.0.0.1:{port}/_stcore/health", variables, log):
         yield f"http://127.0.0.1:{port}"

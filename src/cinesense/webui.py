@@ -53,19 +53,22 @@ def banner(needs_model: bool) -> dict[str, Any]:
     if not state["reachable"]:
         st.error(
             f"**API 서버에 연결할 수 없습니다.** 잠시 후 다시 시도해 주세요. "
-            f"(`{settings.api_url}`: {state['problem']})",
-            icon="🚫",
+            f"(주소: `{settings.api_url}`)",
+            icon=":material/cloud_off:",
         )
         st.stop()
     if not state.get("ready") and needs_model:
         st.warning(
             "**모델이 아직 준비되지 않았습니다.** 분석은 챔피언 모델이 올라온 뒤에 할 수 있습니다. "
             f"사유: {state.get('problem') or '알 수 없음'}",
-            icon="⏳",
+            icon=":material/hourglass_top:",
         )
         st.stop()
     if not state.get("ready"):
-        st.info(f"모델이 아직 준비되지 않았습니다: {state.get('problem')}", icon="⏳")
+        st.info(
+            f"모델이 아직 준비되지 않았습니다: {state.get('problem')}",
+            icon=":material/hourglass_top:",
+        )
     return state
 
 
@@ -78,6 +81,60 @@ def show_api_error(error: ApiError, what: str) -> None:
         st.warning(f"**지금은 {what}을(를) 할 수 없습니다.** {error.message}")
     else:
         st.error(f"**{what} 실패 ({error.status})** {error.message}")
+
+
+def keyword_chart(words: list[dict[str, Any]], label: str) -> None:
+    """Horizontal bars of a sentiment's keywords, most frequent on top, every word named."""
+    import altair as alt
+    import pandas as pd
+
+    if not words:
+        st.caption("키워드가 없습니다.")
+        return
+    frame = pd.DataFrame(words)
+    chart = (
+        alt.Chart(frame)
+        .mark_bar(color=LABEL_COLORS[LABELS_KO[label]])
+        .encode(
+            x=alt.X("reviews:Q", title="리뷰 수", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("word:N", sort="-x", title=None),
+            tooltip=[
+                alt.Tooltip("word:N", title="키워드"),
+                alt.Tooltip("reviews:Q", title="리뷰 수"),
+            ],
+        )
+        .properties(height=max(120, 24 * len(frame)))
+    )
+    st.altair_chart(chart, width="stretch")
+
+
+def share_chart(analysis: dict[str, Any]) -> None:
+    """One stacked bar: the shares of 긍정, 부정 and 애매."""
+    import altair as alt
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "감성": ["긍정", "부정", "애매"],
+            "비율": [analysis[f"share_{k}"] for k in ("positive", "negative", "uncertain")],
+        }
+    )
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("비율:Q", axis=alt.Axis(format="%"), title=None),
+            y=alt.Y("감성:N", sort=["긍정", "부정", "애매"], title=None),
+            color=alt.Color(
+                "감성:N",
+                scale=alt.Scale(domain=list(LABEL_COLORS), range=list(LABEL_COLORS.values())),
+                legend=None,
+            ),
+            tooltip=["감성", alt.Tooltip("비율:Q", format=".1%")],
+        )
+        .properties(height=130)
+    )
+    st.altair_chart(chart, width="stretch")
 
 
 def stars(rating: float | None) -> str:

@@ -6,9 +6,9 @@ import streamlit as st
 from cinesense import webui
 from cinesense.client import ApiError
 
-DECISIONS = {"promoted": "✅ 승격", "rejected": "❌ 탈락", None: "—"}
+DECISIONS = {"promoted": "승격", "rejected": "탈락", None: "—"}
 
-st.title("🧠 모델")
+st.title("모델")
 webui.banner(needs_model=False)
 settings = webui.options()
 
@@ -28,7 +28,7 @@ if models["champion"] is None:
         "**아직 챔피언 모델이 없습니다.** `train_model` DAG를 실행하거나 "
         "`cinesense promote VERSION`으로 버전을 승격하면 여기에 나타납니다. "
         f"사유: {models.get('problem') or '—'}",
-        icon="🕳️",
+        icon=":material/hourglass_empty:",
     )
 else:
     st.subheader(f"챔피언: 버전 {models['champion']}")
@@ -113,7 +113,7 @@ def train_status() -> None:
     st.info(f"Airflow 학습 실행 `{run}`: **{state['state']}**")
 
 
-with st.expander("🔁 재학습 (관리자)"):
+with st.expander("재학습 (관리자)", icon=":material/autorenew:"):
     with st.form("train"):
         key = st.text_input("관리자 키 (X-API-Key)", type="password")
         left, right = st.columns(2)

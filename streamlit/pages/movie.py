@@ -8,7 +8,7 @@ from cinesense.client import ApiError
 
 SOURCES = {"megabox": "메가박스", "cgv": "CGV"}
 
-st.title("🎬 영화 분석")
+st.title("영화 분석")
 webui.banner(needs_model=False)
 settings = webui.options()
 
@@ -23,7 +23,7 @@ if not movies:
         "**아직 수집된 영화가 없습니다.** Airflow에서 `crawl_reviews` DAG를 실행하거나, "
         "서버에서 `cinesense crawl now-showing --source megabox --crawl`을 실행하면 "
         "상영 중인 영화의 리뷰가 수집되고, `score_reviews`가 점수를 매깁니다.",
-        icon="📭",
+        icon=":material/inbox:",
     )
     st.stop()
 
@@ -32,11 +32,14 @@ source = left.selectbox(
     "사이트", ["전체", *SOURCES], format_func=lambda s: SOURCES.get(s, s), key="movie_source"
 )
 query = middle.text_input("영화 제목 검색", placeholder="제목 일부를 입력하세요")
-chosen = [
-    m
-    for m in movies
-    if (source == "전체" or m["source"] == source) and query.strip() in (m["title"] or "")
-]
+chosen = sorted(
+    (
+        m
+        for m in movies
+        if (source == "전체" or m["source"] == source) and query.strip() in (m["title"] or "")
+    ),
+    key=lambda m: (-m["scored_reviews"], -m["reviews"]),
+)
 if not chosen:
     st.warning("조건에 맞는 영화가 없습니다.")
     st.stop()
@@ -97,7 +100,9 @@ def crawl_status() -> None:
 
 
 if st.button(
-    "🔄 최신 리뷰 가져오기", help="Airflow에 이 영화의 리뷰 수집(crawl_reviews)을 요청합니다"
+    "최신 리뷰 가져오기",
+    icon=":material/refresh:",
+    help="Airflow에 이 영화의 리뷰 수집(crawl_reviews)을 요청합니다",
 ):
     try:
         with webui.client() as api:
@@ -143,13 +148,8 @@ else:
     with right:
         st.subheader("감성별 키워드")
         for label, title in (("positive", "긍정"), ("negative", "부정")):
-            words = detail["keywords"].get(label, [])
             st.markdown(f"**{title}**")
-            if words:
-                frame = pd.DataFrame(words).set_index("word")["reviews"]
-                st.bar_chart(frame, horizontal=True, height=220, x_label="리뷰 수", y_label="")
-            else:
-                st.caption("키워드가 없습니다.")
+            webui.keyword_chart(detail["keywords"].get(label, []), label)
 
     def quotes(items: list[dict], title: str) -> None:
         st.markdown(f"**{title}**")

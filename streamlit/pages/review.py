@@ -18,7 +18,7 @@ SHOWN_ROWS = 500
 TEXT_HINTS = ("review", "text", "리뷰", "내용", "comment", "document", "평")
 RATING_HINTS = ("rating", "score", "평점", "별점", "점수")
 
-st.title("📝 리뷰 분석")
+st.title("리뷰 분석")
 st.caption(
     "리뷰를 한 줄에 하나씩 붙여 넣거나 CSV·Excel 파일을 올리면 "
     "감성(긍정/부정/애매)과 1–10 AI 평점을 알려 드립니다."
@@ -56,7 +56,7 @@ def run(reviews: list[dict], notes: list[str]) -> None:
     st.session_state["analysis"] = {"reviews": reviews, "result": analysis, "notes": notes}
 
 
-typed, uploaded = st.tabs(["✍️ 직접 입력", "📂 파일 업로드"])
+typed, uploaded = st.tabs([":material/edit: 직접 입력", ":material/upload_file: 파일 업로드"])
 with typed, st.form("typed"):
     text = st.text_area(
         "리뷰 (한 줄에 하나)",
@@ -144,17 +144,7 @@ if state:
             st.bar_chart(histogram, stack=False, x_label="평점", y_label="리뷰 수")
         with right:
             st.subheader("감성 비율")
-            shares = pd.DataFrame(
-                {
-                    "비율": [
-                        result["share_positive"],
-                        result["share_negative"],
-                        result["share_uncertain"],
-                    ]
-                },
-                index=["긍정", "부정", "애매"],
-            )
-            st.bar_chart(shares, horizontal=True, color="#4c78a8")
+            webui.share_chart(result)
         if len(real) > 1:
             st.subheader("실제 평점 vs AI 평점")
             st.scatter_chart(real, x="실제 평점", y="AI 평점")
@@ -162,14 +152,9 @@ if state:
         method = result.get("keyword_method")
         left, right = st.columns(2)
         for column, label, name in ((left, "positive", "긍정"), (right, "negative", "부정")):
-            words = result["keywords"].get(label, [])
             with column:
                 st.markdown(f"**{name} 리뷰의 키워드**")
-                if words:
-                    frame = pd.DataFrame(words).set_index("word")["reviews"]
-                    st.bar_chart(frame, horizontal=True, x_label="리뷰 수", y_label="")
-                else:
-                    st.caption("키워드가 없습니다.")
+                webui.keyword_chart(result["keywords"].get(label, []), label)
         if method == "whitespace":
             st.caption("형태소 분석기(KoNLPy)를 쓸 수 없어 띄어쓰기 단위로 키워드를 뽑았습니다.")
 
@@ -179,7 +164,7 @@ if state:
         lambda row: ["background-color: #fff3cd" if row["감성"] == "애매" else ""] * len(row),
         axis=1,
     ).format({"AI 평점": "{:.1f}", "신뢰도": "{:.2f}", "긍정 확률": "{:.2f}"})
-    st.dataframe(styled, hide_index=True, use_container_width=True)
+    st.dataframe(styled, hide_index=True, width="stretch")
     if len(table) > SHOWN_ROWS:
         st.caption(
             f"앞 {SHOWN_ROWS:,}개만 보여 줍니다. 전체 {len(table):,}개는 CSV로 내려받으세요."

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -232,6 +232,7 @@ class _Run:
         requests_before = crawler.requests
         allowed = allow_training(setting, crawler.content_signals(), self.source)
         stopped, known_streak = "end", 0
+        self.title = self.title or _title_from_listing(crawler, self.movie_id)
         for page in crawler.review_pages(self.movie_id, self.title):
             self.pages += 1
             self.dropped.update(page.dropped)
@@ -317,6 +318,11 @@ class _Run:
             dropped=dict(self.dropped),
         )
         self.manifest.title = self.title or self.manifest.title
+        if self.manifest.title:  # a source whose review calls do not name the movie (CGV)
+            self.pending = [
+                review if review.movie_title else replace(review, movie_title=self.manifest.title)
+                for review in self.pending
+            ]
         self.manifest = self.store.commit(
             self.manifest,
             self.pending,
@@ -329,6 +335,19 @@ class _Run:
         )
         self.seq += 1
         self.pending, self.pending_pages = [], []
+
+
+def _title_from_listing(crawler: SourceCrawler, movie_id: str) -> str:
+    """The movie's title from the source's now-showing list ('' when it is not listed)."""
+    listing = getattr(crawler, "now_showing", None)
+    if listing is None:
+        return ""
+    try:
+        movies: list[Movie] = listing()
+    except CrawlerError as error:
+        log.warning("could not look up the title of %s: %s", movie_id, error)
+        return ""
+    return next((movie.title for movie in movies if movie.movie_id == movie_id), "")
 
 
 def crawl_now_showing(

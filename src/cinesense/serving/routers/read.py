@@ -1,7 +1,7 @@
 """Read endpoints for the analysis UI: crawled movies with their scores, and the models.
 
 Movies come from the review store (``cinesense.crawl.jobs``: manifests and reviews) and
-the scoring output (``cinesense.scoring``: per-review predictions and per-movie
+the scoring output (``cinesense.pipelines.score``: per-review predictions and per-movie
 aggregates in ``scores/``); models from the registry (``cinesense.registry``) or, when
 the service serves a bundle directory, that bundle alone. Handlers are plain ``def``:
 FastAPI runs them in its thread pool, off the event loop, since they read storage and
@@ -165,7 +165,7 @@ def movie(
     """One movie: aggregates, labels over time, rating histograms, keywords per sentiment,
     the most positive and negative reviews, and a page of its reviews with their scores."""
     from cinesense.crawl.jobs import read_reviews
-    from cinesense.scoring import read_predictions
+    from cinesense.pipelines.score import read_predictions
 
     stored, aggregates = _movie_tables(settings, source)
     found = stored[stored["movie_id"] == movie_id]
@@ -208,7 +208,7 @@ def _guard(read: Any) -> Any:
 
 def _movie_tables(settings: Settings, source: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     from cinesense.crawl.jobs import list_movies
-    from cinesense.scoring import read_movie_aggregates
+    from cinesense.pipelines.score import read_movie_aggregates
 
     stored = _guard(lambda: list_movies(settings, source))
     aggregates = _guard(lambda: read_movie_aggregates(settings))
@@ -374,6 +374,8 @@ def models(request: Request, settings: SettingsDep) -> ModelsResponse:
 
 def _bundle_version(current: Any) -> list[ModelVersion]:
     metrics = current.details.get("metrics", {})
+    manifest = getattr(current.predictor, "manifest", {}) or {}
+    size = manifest.get("sizes_mb", {}).get(f"model.{current.quantization}.onnx")
     return [
         ModelVersion(
             version=current.version,
@@ -382,7 +384,7 @@ def _bundle_version(current: Any) -> list[ModelVersion]:
             test_accuracy=_number(metrics.get(f"accuracy_{current.quantization}")),
             baseline_accuracy=None,
             quantization=current.quantization,
-            size_mb=None,
+            size_mb=_number(size),
             gate=GateInfo(
                 decision=None,
                 reason="served from a bundle directory (no registry)",
