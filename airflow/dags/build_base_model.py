@@ -68,7 +68,7 @@ def _settings(torch_threads: bool = False):
 def build_base_model() -> None:
     @task
     def build_dataset() -> str:
-        from cinesense.pipelines import build_training_dataset
+        from cinesense.pipelines.dataset import build_training_dataset
 
         settings = _settings()
         context = get_current_context()
@@ -80,7 +80,7 @@ def build_base_model() -> None:
 
     @task(execution_timeout=timedelta(hours=8))
     def pretrain(dataset_dir: str) -> str:
-        from cinesense.pipelines import pretrain_base
+        from cinesense.pipelines.train import pretrain_base
 
         settings = _settings(torch_threads=True)
         result = pretrain_base(

@@ -63,7 +63,7 @@ NOT_RETRIED = {"blocked", "breaker_open", "rate_limited", "robots", "input", "st
 def crawl_reviews() -> None:
     @task
     def list_movies() -> list[dict[str, str]]:
-        from cinesense.pipelines import list_crawl_targets
+        from cinesense.pipelines.crawl import list_crawl_targets
 
         context = get_current_context()
         params = context["params"]
@@ -82,7 +82,7 @@ def crawl_reviews() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from cinesense.errors import CrawlerError
-        from cinesense.pipelines import crawl_target
+        from cinesense.pipelines.crawl import crawl_target
 
         context = get_current_context()
         params, run_id = context["params"], context["run_id"]
@@ -103,7 +103,7 @@ def crawl_reviews() -> None:
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def summarize(targets: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
-        from cinesense.pipelines import summarize_crawl
+        from cinesense.pipelines.crawl import summarize_crawl
 
         failures = get_current_context()["ti"].xcom_pull(
             task_ids="list_movies", key="listing_failures"

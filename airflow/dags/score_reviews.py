@@ -32,7 +32,7 @@ def score_reviews() -> None:
     def score() -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from cinesense.scoring import score_new_reviews
+        from cinesense.pipelines.score import score_new_reviews
 
         result = score_new_reviews(cinesense_settings(), get_current_context()["run_id"])
         if not result["scored"]:
@@ -41,7 +41,7 @@ def score_reviews() -> None:
 
     @task(outlets=[SCORES])
     def aggregate(scored: dict[str, Any]) -> str:
-        from cinesense.scoring import write_movie_aggregates
+        from cinesense.pipelines.score import write_movie_aggregates
 
         return write_movie_aggregates(cinesense_settings())["aggregates"]
 

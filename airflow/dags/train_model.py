@@ -140,7 +140,7 @@ def _paths(settings) -> dict[str, Path]:
 def train_model() -> None:
     @task.short_circuit
     def check_new_reviews() -> bool:
-        from cinesense.pipelines import should_train
+        from cinesense.pipelines.train import should_train
 
         context = get_current_context()
         run_type = context["dag_run"].run_type
@@ -154,7 +154,7 @@ def train_model() -> None:
 
     @task
     def build_dataset() -> str:
-        from cinesense.pipelines import build_training_dataset
+        from cinesense.pipelines.dataset import build_training_dataset
 
         settings = _settings()
         target = _paths(settings)["dataset"]
@@ -164,7 +164,7 @@ def train_model() -> None:
 
     @task
     def train(dataset_dir: str) -> str:
-        from cinesense.pipelines import train_sentiment
+        from cinesense.pipelines.train import train_sentiment
 
         settings = _settings(torch_threads=True)
         target = _paths(settings)["model"]
@@ -173,7 +173,7 @@ def train_model() -> None:
 
     @task
     def evaluate(model_dir: str, dataset_dir: str) -> str:
-        from cinesense.pipelines import evaluate_sentiment
+        from cinesense.pipelines.train import evaluate_sentiment
 
         settings = _settings(torch_threads=True)
         report = _paths(settings)["report"]
@@ -182,13 +182,13 @@ def train_model() -> None:
 
     @task(**SERVER_RETRIES)
     def register_run(model_dir: str, report: str, dataset_dir: str) -> str:
-        from cinesense.pipelines import track_training_run
+        from cinesense.pipelines.train import track_training_run
 
         return track_training_run(_settings(), Path(model_dir), Path(report), Path(dataset_dir))
 
     @task
     def quantize(model_dir: str, dataset_dir: str) -> str:
-        from cinesense.pipelines import quantize_sentiment
+        from cinesense.pipelines.train import quantize_sentiment
 
         settings = _settings(torch_threads=True)
         target = _paths(settings)["bundle"]
@@ -199,7 +199,7 @@ def train_model() -> None:
     def register(
         mlflow_run_id: str, model_dir: str, bundle_dir: str, report: str, dataset_dir: str
     ) -> dict[str, Any]:
-        from cinesense.pipelines import register_version
+        from cinesense.pipelines.train import register_version
 
         return register_version(
             _settings(torch_threads=True),
@@ -214,7 +214,7 @@ def train_model() -> None:
     def promote(registered: dict[str, Any], dataset_dir: str) -> dict[str, Any]:
         from dataclasses import asdict
 
-        from cinesense.pipelines import gate_version
+        from cinesense.pipelines.train import gate_version
 
         margin = get_current_context()["params"]["promotion_margin"]
         decision = gate_version(_settings(), registered["version"], Path(dataset_dir), margin)
@@ -222,7 +222,7 @@ def train_model() -> None:
 
     @task
     def announce(decision: dict[str, Any], registered: dict[str, Any]) -> str:
-        from cinesense.pipelines import training_message
+        from cinesense.pipelines.train import training_message
 
         run_id = get_current_context()["run_id"]
         return notify(training_message(decision, registered, run_id))

@@ -1,10 +1,13 @@
-"""File helpers: atomic directory writes and checksums."""
+"""File helpers: atomic writes (directories, JSON), checksums, safe names."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,3 +46,16 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write ``data`` as JSON to ``path``: staged beside it, then renamed into place."""
+    path = Path(path)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump(data, tmp, ensure_ascii=False, indent=2)
+    os.replace(tmp.name, path)
+
+
+def safe_name(value: str | None, default: str = "run") -> str:
+    """``value`` as a file or key name: runs of other characters become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", value or "").strip("._") or default

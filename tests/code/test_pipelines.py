@@ -20,18 +20,14 @@ from cinesense.data.corpus import sample_corpus_path
 from cinesense.data.dataset import load_dataset
 from cinesense.errors import CinesenseError, CrawlerError
 from cinesense.notify import NotificationError, post_to_slack
-from cinesense.pipelines import (
+from cinesense.pipelines.common import run_directory, with_overrides
+from cinesense.pipelines.crawl import crawl_target, summarize_crawl
+from cinesense.pipelines.dataset import build_training_dataset, corpus_info, default_corpus_files
+from cinesense.pipelines.train import (
     TRAINING_WATERMARK,
-    build_training_dataset,
-    corpus_info,
-    crawl_target,
-    default_corpus_files,
     new_labelled_reviews,
-    run_directory,
     should_train,
-    summarize_crawl,
     training_message,
-    with_overrides,
 )
 from cinesense.storage import open_store
 from tests.crawl_support import crawl_settings

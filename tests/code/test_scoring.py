@@ -15,7 +15,7 @@ from cinesense.config import Settings
 from cinesense.crawl.fakesite import FakeSite
 from cinesense.crawl.jobs import crawl_movie, read_reviews
 from cinesense.model.onnx_predict import OnnxPredictor, ServedPrediction
-from cinesense.scoring import (
+from cinesense.pipelines.score import (
     PREDICTION_COLUMNS,
     movie_aggregates,
     read_manifest,

@@ -26,9 +26,9 @@ from cinesense.config import MlflowSettings, Settings, StorageSettings
 from cinesense.crawl import fakesite
 from cinesense.crawl.fakesite import FakeMovie, FakeSite
 from cinesense.crawl.jobs import read_reviews
-from cinesense.pipelines import new_labelled_reviews
+from cinesense.pipelines.score import read_manifest, read_movie_aggregates, read_predictions
+from cinesense.pipelines.train import new_labelled_reviews
 from cinesense.registry import CHALLENGER, CHAMPION, connect, list_versions
-from cinesense.scoring import read_manifest, read_movie_aggregates, read_predictions
 from cinesense.storage import open_store
 from tests.dag_support import airflow_environment, require_airflow, run_dag, task_states
 from tests.servers import create_bucket, mlflow_server, moto_server

@@ -64,7 +64,7 @@ def cinesense_settings(torch_threads: bool = False, **groups: dict[str, Any] | N
     """The package settings from the environment, the storage connection when defined, and
     per-run overrides by group (``train={"epochs": 2}``; ``None`` values are ignored)."""
     from cinesense.config import Settings
-    from cinesense.pipelines import with_overrides, with_storage_credentials
+    from cinesense.pipelines.common import with_overrides, with_storage_credentials
 
     settings = Settings()
     storage = optional_connection(STORAGE_CONNECTION)
@@ -87,7 +87,7 @@ def cinesense_settings(torch_threads: bool = False, **groups: dict[str, Any] | N
 
 
 def run_dir(settings: Settings, dag_id: str, run_id: str) -> Path:
-    from cinesense.pipelines import run_directory
+    from cinesense.pipelines.common import run_directory
 
     return run_directory(settings, dag_id, run_id)
 

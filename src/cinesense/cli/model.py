@@ -48,7 +48,7 @@ def build_dataset_command(
 ) -> None:
     """Normalize, label, deduplicate and split reviews by movie; print the manifest."""
     from cinesense.data.corpus import sample_corpus_path
-    from cinesense.pipelines import build_training_dataset
+    from cinesense.pipelines.dataset import build_training_dataset
 
     settings = load_settings()
     directory = dataset_dir(settings, name)
@@ -86,7 +86,7 @@ def pretrain(
     Uses the text of the dataset's train and validation splits (never its test movies)
     plus any --text-file.
     """
-    from cinesense.pipelines import pretrain_base
+    from cinesense.pipelines.train import pretrain_base
 
     settings = load_settings()
     overrides = {
@@ -120,7 +120,7 @@ def train(
     ] = None,
 ) -> None:
     """Fine-tune the sentiment + rating model on a dataset."""
-    from cinesense.pipelines import train_sentiment
+    from cinesense.pipelines.train import train_sentiment
 
     settings = load_settings()
     overrides = {
@@ -154,7 +154,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score a model on the dataset's test movies (or --data), beside the TF-IDF baseline."""
-    from cinesense.pipelines import evaluate_sentiment
+    from cinesense.pipelines.train import evaluate_sentiment
 
     settings = load_settings()
     result = evaluate_sentiment(
@@ -181,7 +181,7 @@ def quantize(
     ] = 0.005,
 ) -> None:
     """Export to ONNX, quantize to INT8, check parity and accuracy; write a serving bundle."""
-    from cinesense.pipelines import quantize_sentiment
+    from cinesense.pipelines.train import quantize_sentiment
 
     settings = load_settings()
     target = out or settings.models_dir / "serving"

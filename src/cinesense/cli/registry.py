@@ -62,7 +62,7 @@ def promote(
     margin: Annotated[float | None, typer.Option(help="Accuracy gain needed (fraction).")] = None,
 ) -> None:
     """Gate a version against the champion on the dataset's test movies; promote if better."""
-    from cinesense.pipelines import gate_version
+    from cinesense.pipelines.train import gate_version
 
     settings = load_settings()
     decision = gate_version(settings, version, dataset_dir(settings, dataset), margin)

@@ -1,4 +1,4 @@
-"""Batch scoring: stored reviews scored by the champion, per review and per movie.
+"""Stage *score*: stored reviews scored by the champion, per review and per movie.
 
 Layout in object storage under ``scores/`` (beside the review store)::
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from cinesense.config import Settings
+from cinesense.files import safe_name
 from cinesense.storage import ObjectStore, open_store
 
 if TYPE_CHECKING:
@@ -203,10 +203,6 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def _safe(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", value).strip("._") or "batch"
-
-
 def score_new_reviews(
     settings: Settings,
     batch_id: str | None = None,
@@ -240,7 +236,7 @@ def score_new_reviews(
             return {"scored": 0, "skipped": "no champion yet", "predictions": None}
         predictor, model_version = load_predictor(settings, CHAMPION, settings.num_threads)
     version = model_version or "unregistered"
-    batch = _safe(batch_id or uuid.uuid4().hex[:12])
+    batch = safe_name(batch_id or uuid.uuid4().hex[:12], "batch")
     predictions = score_frame(predictor, reviews, version, settings.serve.uncertain_below, batch)
     scored_at = predictions["scored_at"].iloc[0]
     key = f"{prefix}/predictions/scored_date={scored_at:%Y-%m-%d}/batch={batch}.parquet"
