@@ -1,4 +1,5 @@
-"""Runs inside the Airflow virtualenv (.venv-airflow) for tests/code/test_dags.py and tests/services/test_dags_runs.py.
+"""Runs inside the Airflow virtualenv (.venv-airflow) for the DAG tests
+(tests/code/test_dags.py, tests/services/test_dags_runs.py).
 
 Airflow and the service pin different FastAPI versions, so Airflow lives in its own
 virtualenv and the tests drive it through this script in a subprocess; the test process

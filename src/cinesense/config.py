@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cinesense.errors import SettingsError
+
 # The Naver movie review corpus (CC0) lives as per-movie JSON files in e9t/nsmc; the
 # archive of a pinned commit is the reproducible download.
 NSMC_COMMIT = "b6232e69290a826104357381560e18adbad23473"
@@ -418,7 +420,11 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    environment: Literal["development", "production", "test"] = "development"
+    environment: Literal["development", "production", "test"] = Field(
+        "development",
+        description="Outside development and test, a service will not start while a secret "
+        "it needs is missing or a placeholder (see Settings.require_secrets).",
+    )
     home: Path = Field(Path(".cinesense"), description="Where datasets and models are kept.")
     log_level: str = "INFO"
     hf_token: SecretStr | None = Field(None, description="Hugging Face token for private models.")
@@ -460,6 +466,59 @@ class Settings(BaseSettings):
     @property
     def corpus_cache_dir(self) -> Path:
         return self.home / "corpus"
+
+    def secret_problems(self, service: str) -> list[str]:
+        """The secrets ``service`` needs that are missing or placeholders, as setting names."""
+        needed = list(SERVICE_SECRETS.get(service, ()))
+        if self.storage.backend == "s3" and service in STORAGE_USERS:
+            needed += ["storage.access_key_id", "storage.secret_access_key"]
+        if service == "api" and self.airflow.base_url:
+            needed.append("airflow.password")
+        problems = []
+        for dotted in needed:
+            group, name = dotted.split(".")
+            value = getattr(getattr(self, group), name)
+            if value is None or _is_placeholder(value.get_secret_value()):
+                problems.append(f"CINESENSE_{group.upper()}__{name.upper()}")
+        return problems
+
+    def require_secrets(self, service: str) -> None:
+        """Stop a service at start, outside development and test, when a secret it needs is
+        missing or a placeholder; says which to set."""
+        if self.environment in ("development", "test"):
+            return
+        problems = self.secret_problems(service)
+        if problems:
+            raise SettingsError(
+                f"{service} will not start in the {self.environment} environment: "
+                f"{', '.join(problems)} missing or a placeholder. Set each to a generated "
+                "value (e.g. `openssl rand -hex 32`), or set CINESENSE_ENVIRONMENT=development "
+                "on a machine of your own."
+            )
+
+
+# The secrets each service needs (group.field); object-storage keys come on top when the
+# backend is s3, and the API's Airflow password when its Airflow actions are configured.
+SERVICE_SECRETS: dict[str, tuple[str, ...]] = {
+    "api": ("serve.admin_api_key",),
+    "mlflow": ("stack.mlflow_admin_password", "stack.mlflow_secret_key"),
+    "airflow-apiserver": (
+        "stack.airflow_admin_password",
+        "stack.airflow_jwt_secret",
+        "stack.airflow_secret_key",
+    ),
+    "airflow-scheduler": ("stack.airflow_jwt_secret", "stack.airflow_secret_key"),
+    "airflow-dag-processor": ("stack.airflow_jwt_secret", "stack.airflow_secret_key"),
+    "airflow-triggerer": ("stack.airflow_jwt_secret", "stack.airflow_secret_key"),
+}
+STORAGE_USERS = {"api", "mlflow", "objectstore", *(s for s in SERVICE_SECRETS if "airflow" in s)}
+PLACEHOLDERS = {"changeme", "change-me", "change_me", "placeholder", "secret", "password",
+                "example", "todo", "xxx", "none", "null"}  # fmt: skip
+
+
+def _is_placeholder(value: str) -> bool:
+    text = value.strip().lower()
+    return not text or text in PLACEHOLDERS or text.startswith(("change-me", "changeme", "<"))
 
 
 @lru_cache

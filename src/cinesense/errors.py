@@ -45,3 +45,7 @@ class CrawlerError(CinesenseError):
         self.hint = hint
         message = f"{source}: {problem} (at {url})."
         super().__init__(f"{message} {hint}" if hint else message)
+
+
+class SettingsError(CinesenseError):
+    """A setting the running service needs is missing or unusable."""

@@ -1,16 +1,16 @@
-"""The model registry on MLflow: register serving bundles, gate promotions, load by alias.
+"""The model registry on MLflow: register serving bundles, load by alias, roll back.
 
 Each registered version of ``cinesense-sentiment`` is an MLflow pyfunc model whose
 artifacts hold a serving bundle (:mod:`cinesense.model.onnx_predict`). Aliases, not
 stages, say what is live: ``challenger`` marks the newest candidate, ``champion`` the
 served model. Every gate decision is written on the version (tags ``gate.*``) and the
-champion's history on the registered model, so the MLflow UI shows why a version is or
-is not live, and ``rollback`` knows where to go back to.
+champion's history on the registered model (the gate, :mod:`cinesense.gate`, writes
+both), so the MLflow UI shows why a version is or is not live, and ``rollback`` knows
+where to go back to.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import math
@@ -20,19 +20,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from cinesense.config import Settings
-from cinesense.data.dataset import NEUTRAL, balanced_binary
 from cinesense.errors import ModelError, RegistryError
-from cinesense.model.heads import positive_probability
 from cinesense.model.onnx_predict import OnnxPredictor
 
 log = logging.getLogger(__name__)
@@ -193,18 +187,6 @@ def _delete_version(client, name: str, version: str) -> None:
         log.warning("could not remove half-registered version %s of %s", version, name)
 
 
-def baseline_accuracy_of(settings: Settings, version: str) -> float:
-    client = connect(settings)
-    tags = client.get_model_version(settings.mlflow.model_name, version).tags
-    try:
-        return float(tags["baseline_accuracy"])
-    except (KeyError, ValueError) as error:
-        raise RegistryError(
-            f"Version {version} has no baseline_accuracy tag; register it with "
-            "an evaluation report that includes the TF-IDF baseline."
-        ) from error
-
-
 # --- loading -----------------------------------------------------------------------------
 
 
@@ -249,7 +231,7 @@ def alias_version(settings: Settings, alias: str = CHAMPION) -> str | None:
     """The version an alias points at now (``None`` when unset): a cheap poll for servers."""
     if alias.isdigit():
         return alias
-    return _alias_version(connect(settings), settings.mlflow.model_name, alias)
+    return alias_of(connect(settings), settings.mlflow.model_name, alias)
 
 
 def version_details(settings: Settings, version: str) -> dict[str, Any]:
@@ -276,163 +258,13 @@ def version_details(settings: Settings, version: str) -> dict[str, Any]:
     }
 
 
-# --- the promotion gate ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    version: str
-    promoted: bool
-    reason: str
-    challenger_accuracy: float
-    champion_version: str | None
-    champion_accuracy: float | None
-
-
-def bundle_accuracy(predictor: OnnxPredictor, evaluation: pd.DataFrame) -> float:
-    logits = predictor.logits(list(evaluation["text"])).astype(np.float64)
-    probability = positive_probability(logits, predictor.label_map)
-    return float(((probability >= 0.5).astype(int) == evaluation["label"].to_numpy()).mean())
-
-
-def gate_set(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """The fixed evaluation set both models are scored on: balanced labelled reviews."""
-    return balanced_binary(frame[frame["label"] != NEUTRAL], seed)
-
-
-def promote(
-    settings: Settings,
-    version: str,
-    evaluation: pd.DataFrame,
-    baseline_accuracy: float,
-    margin: float | None = None,
-    attempts: int = 3,
-) -> GateDecision:
-    """Make ``version`` champion if it beats the champion by ``margin`` on ``evaluation``
-    and beats the TF-IDF baseline; record the decision either way. Idempotent.
-
-    Promotions on one host are serialized by a file lock (MLflow has no compare-and-set
-    for aliases); if the champion still moves meanwhile — a promoter on another host —
-    the comparison is redone against the new champion.
-    """
-    client = connect(settings)
-    margin = settings.mlflow.promotion_margin if margin is None else margin
-    challenger, _ = load_predictor(settings, version)
-    challenger_accuracy = bundle_accuracy(challenger, evaluation)
-    with promotion_lock(settings):
-        return _promote_locked(
-            settings,
-            client,
-            version,
-            challenger_accuracy,
-            evaluation,
-            baseline_accuracy,
-            margin,
-            attempts,
-        )
-
-
-@contextmanager
-def promotion_lock(settings: Settings) -> Iterator[None]:
-    directory = settings.home / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / f"promote-{settings.mlflow.model_name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _promote_locked(
-    settings: Settings,
-    client,
-    version: str,
-    challenger_accuracy: float,
-    evaluation: pd.DataFrame,
-    baseline_accuracy: float,
-    margin: float,
-    attempts: int,
-) -> GateDecision:
-    name = settings.mlflow.model_name
-    for _ in range(attempts):
-        champion_version = _alias_version(client, name, CHAMPION)
-        decision = _decide(
-            settings,
-            version,
-            challenger_accuracy,
-            champion_version,
-            evaluation,
-            baseline_accuracy,
-            margin,
-        )
-        if champion_version != _alias_version(client, name, CHAMPION):
-            continue  # someone promoted meanwhile: compare again
-        if decision.promoted:
-            client.set_registered_model_alias(name, CHAMPION, version)
-            _append_history(client, name, version, decision.reason)
-        _record(client, name, decision)
-        return decision
-    raise RegistryError("The champion kept changing during the promotion; try again.")
-
-
-def _decide(
-    settings: Settings,
-    version: str,
-    accuracy: float,
-    champion: str | None,
-    evaluation: pd.DataFrame,
-    baseline_accuracy: float,
-    margin: float,
-) -> GateDecision:
-    if champion == version:
-        return GateDecision(version, False, "already champion", accuracy, champion, accuracy)
-    if accuracy <= baseline_accuracy:
-        return GateDecision(
-            version,
-            False,
-            f"accuracy {accuracy:.4f} does not beat the TF-IDF baseline's {baseline_accuracy:.4f}",
-            accuracy,
-            champion,
-            None,
-        )
-    if champion is None:
-        return GateDecision(
-            version, True, f"first champion (accuracy {accuracy:.4f})", accuracy, None, None
-        )
-    predictor, _ = load_predictor(settings, champion)
-    champion_accuracy = bundle_accuracy(predictor, evaluation)
-    gain = accuracy - champion_accuracy
-    promoted = gain >= margin
-    verdict = "beats" if promoted else "does not beat"
-    reason = (
-        f"accuracy {accuracy:.4f} {verdict} champion v{champion}'s {champion_accuracy:.4f} "
-        f"by the margin {margin:.4f} (gain {gain:+.4f})"
-    )
-    return GateDecision(version, promoted, reason, accuracy, champion, champion_accuracy)
-
-
-def _alias_version(client, name: str, alias: str) -> str | None:
+def alias_of(client, name: str, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
-
-
-def _record(client, name: str, decision: GateDecision) -> None:
-    tags = {
-        "gate.decision": "promoted" if decision.promoted else "rejected",
-        "gate.reason": decision.reason,
-        "gate.challenger_accuracy": f"{decision.challenger_accuracy:.4f}",
-        "gate.champion_version": decision.champion_version or "none",
-        "gate.decided_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    if decision.champion_accuracy is not None:
-        tags["gate.champion_accuracy"] = f"{decision.champion_accuracy:.4f}"
-    for key, value in tags.items():
-        client.set_model_version_tag(name, decision.version, key, value)
 
 
 def champion_history(client, name: str) -> list[dict[str, str]]:
@@ -452,7 +284,7 @@ def champion_stack(history: list[dict[str, str]]) -> list[str]:
     return stack
 
 
-def _append_history(client, name: str, version: str, reason: str, kind: str = "promotion") -> None:
+def append_history(client, name: str, version: str, reason: str, kind: str = "promotion") -> None:
     history = champion_history(client, name)
     history.append(
         {
@@ -469,13 +301,13 @@ def rollback(settings: Settings) -> str:
     """Move ``champion`` back to the version that held it before the current one."""
     client = connect(settings)
     name = settings.mlflow.model_name
-    current = _alias_version(client, name, CHAMPION)
+    current = alias_of(client, name, CHAMPION)
     stack = champion_stack(champion_history(client, name))
     if current is None or len(stack) < 2:
         raise RegistryError("There is no earlier champion to roll back to.")
     previous = stack[-2]
     client.set_registered_model_alias(name, CHAMPION, previous)
-    _append_history(client, name, previous, f"rollback from v{current}", kind="rollback")
+    append_history(client, name, previous, f"rollback from v{current}", kind="rollback")
     client.set_model_version_tag(
         name, current, "gate.rolled_back_at", time.strftime("%Y-%m-%dT%H:%M:%S%z")
     )

@@ -6,8 +6,10 @@ validation accuracy per evaluation step, the final metrics of the model and of t
 baseline, and the package versions and git commit that produced it. Under the run's
 ``evaluation/`` artifact folder go a confusion-matrix image, a reliability (calibration)
 plot, the table of the most confident wrong predictions and the full evaluation report.
-``record_and_register`` adds the serving bundle's checks and the sizes and latencies of
-PyTorch FP32, ONNX FP32 and ONNX INT8 (batch 1 and 32) as metrics, then registers it.
+``register_trained_bundle`` adds the serving bundle's checks and the sizes and latencies
+of PyTorch FP32, ONNX FP32 and ONNX INT8 (batch 1 and 32) as metrics, then registers it.
+Callers go through :func:`cinesense.pipelines.train.register_version`, the one register
+path of the CLI and the DAGs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from pathlib import Path
 from cinesense.config import Settings
 from cinesense.data.dataset import Dataset
 from cinesense.errors import ModelError, RegistryError
-from cinesense.model.onnx_predict import verify_bundle
 from cinesense.registry import connect, experiment_id, register_bundle
 
 log = logging.getLogger(__name__)
@@ -199,24 +200,6 @@ def _log_run(
         return str(run.info.run_id)
 
 
-def record_and_register(
-    settings: Settings,
-    model_dir: Path,
-    bundle_dir: Path,
-    report_path: Path,
-    dataset: Dataset,
-    dataset_uri: str,
-) -> dict:
-    """Log the training run of ``model_dir``, then register ``bundle_dir`` from that run.
-
-    The version is tagged with what the gate and the MLflow UI need: test and baseline
-    accuracy, data fingerprint, base model and the served format with its reason.
-    """
-    verify_bundle(bundle_dir)
-    run_id = record_training_run(settings, model_dir, report_path, dataset, dataset_uri)
-    return register_trained_bundle(settings, run_id, model_dir, bundle_dir, report_path, dataset)
-
-
 def _read_report(report_path: Path) -> dict:
     if not report_path.exists():
         raise ModelError(
@@ -249,15 +232,21 @@ def register_trained_bundle(
     bundle_dir: Path,
     report_path: Path,
     dataset: Dataset,
+    bundle: dict,
 ) -> dict:
     """Add the bundle's checks, sizes and latencies to run ``run_id`` and register the
-    bundle as a new version of that run (alias ``challenger``)."""
+    bundle as a new version of that run (alias ``challenger``).
+
+    ``bundle`` is the bundle's manifest as :func:`verify_bundle` returned it (the caller
+    verifies once, before anything is written). The version is tagged with what the gate
+    and the MLflow UI need: test and baseline accuracy, data fingerprint, base model and
+    the served format with its reason.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from cinesense.model.speed import profile_formats
 
-    bundle = verify_bundle(bundle_dir)
     report = _read_report(report_path)
     training = json.loads((Path(model_dir) / "training_manifest.json").read_text())
     bundle_metrics = {

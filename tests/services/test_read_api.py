@@ -175,7 +175,8 @@ def test_models_from_the_registry_show_gate_decisions_and_history(
 ) -> None:
     import mlflow
 
-    from cinesense.registry import connect, experiment_id, promote, register_bundle
+    from cinesense.gate import promote
+    from cinesense.registry import connect, experiment_id, register_bundle
 
     settings = app_settings(tmp_path, site.url, None).model_copy(
         update={"mlflow": MlflowSettings(model_name="ui-models")}

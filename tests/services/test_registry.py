@@ -22,15 +22,14 @@ import pytest
 from cinesense.config import MlflowSettings, Settings
 from cinesense.data.dataset import Dataset
 from cinesense.errors import ModelError, RegistryError
+from cinesense.gate import gate_set, promote
 from cinesense.registry import (
     CHALLENGER,
     CHAMPION,
     connect,
     experiment_id,
-    gate_set,
     list_versions,
     load_predictor,
-    promote,
     register_bundle,
     rollback,
 )

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from cinesense.config import Settings
-from cinesense.data.dataset import Dataset
+from cinesense.data.dataset import Dataset, save_dataset
 from cinesense.model.report import evaluation_report
 from cinesense.model.speed import BATCH_SIZES, FORMATS
-from cinesense.tracking import log_training_run, record_and_register
+from cinesense.pipelines.train import register_version
+from cinesense.tracking import log_training_run
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +53,9 @@ def test_registration_logs_evaluation_artifacts_sizes_and_latencies(
     settings = Settings(home=tmp_path, num_threads=1)
     report_path = tmp_path / "evaluation.json"
     report_path.write_text(json.dumps(report, ensure_ascii=False))
-    result = record_and_register(
-        settings, tiny_model, tiny_bundle, report_path, sample_dataset, "file:///datasets/x"
-    )
+    dataset_dir = tmp_path / "dataset"
+    save_dataset(sample_dataset, dataset_dir)
+    result = register_version(settings, None, tiny_model, tiny_bundle, report_path, dataset_dir)
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     run_id = result["run_id"]
     files = {item.path for item in client.list_artifacts(run_id, "evaluation")}

@@ -37,19 +37,17 @@ def register(
     dataset: DatasetOpt = DEFAULT_DATASET,
 ) -> None:
     """Log the training run in MLflow and register its serving bundle (alias: challenger)."""
-    from cinesense.data.dataset import load_dataset
-    from cinesense.tracking import record_and_register
+    from cinesense.pipelines.train import register_version
 
     settings = load_settings()
     model_dir = model or settings.models_dir / "sentiment"
-    directory = dataset_dir(settings, dataset)
-    result = record_and_register(
+    result = register_version(
         settings,
+        None,
         model_dir,
         bundle or settings.models_dir / "serving",
         report or model_dir / "evaluation.json",
-        load_dataset(directory),
-        directory.resolve().as_uri(),
+        dataset_dir(settings, dataset),
     )
     echo_json(result)
 

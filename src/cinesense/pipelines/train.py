@@ -139,19 +139,32 @@ def track_training_run(
 
 def register_version(
     settings: Settings,
-    run_id: str,
+    run_id: str | None,
     model_dir: Path,
     bundle_dir: Path,
     report_path: Path,
     dataset_dir: Path,
 ) -> dict:
-    """Register the serving bundle as a new version of run ``run_id`` (alias challenger)
-    and move the training watermark to the crawled reviews this version has seen."""
-    from cinesense.data.dataset import load_dataset
-    from cinesense.tracking import register_trained_bundle
+    """The one way a trained model is registered (CLI and DAGs): the serving bundle becomes
+    a new version of run ``run_id`` (alias challenger) and the training watermark moves to
+    the crawled reviews this version has seen.
 
+    The bundle is verified once, first. With ``run_id`` ``None`` (the CLI, which has no
+    earlier step for it) the training run is logged here, after that check.
+    """
+    from cinesense.data.dataset import load_dataset
+    from cinesense.model.onnx_predict import verify_bundle
+    from cinesense.tracking import record_training_run, register_trained_bundle
+
+    bundle = verify_bundle(bundle_dir)
+    directory = Path(dataset_dir)
+    dataset = load_dataset(directory)
+    if run_id is None:
+        run_id = record_training_run(
+            settings, model_dir, report_path, dataset, directory.resolve().as_uri()
+        )
     result = register_trained_bundle(
-        settings, run_id, model_dir, bundle_dir, report_path, load_dataset(dataset_dir)
+        settings, run_id, model_dir, bundle_dir, report_path, dataset, bundle
     )
     crawled_until = corpus_info(dataset_dir).get("crawled_until")
     if crawled_until:
@@ -174,7 +187,7 @@ def gate_version(
     """Gate ``version`` against the champion on the dataset's test movies; promote if it
     wins. The decision is recorded on the version either way."""
     from cinesense.data.dataset import load_dataset
-    from cinesense.registry import baseline_accuracy_of, gate_set, promote
+    from cinesense.gate import baseline_accuracy_of, gate_set, promote
 
     evaluation = gate_set(load_dataset(dataset_dir)["test"], settings.data.seed)
     return promote(settings, version, evaluation, baseline_accuracy_of(settings, version), margin)

@@ -35,6 +35,7 @@ log = logging.getLogger("cinesense.serving")
 
 def create_app(settings: Settings | None = None, source: ModelSource | None = None) -> FastAPI:
     settings = settings or get_settings()
+    settings.require_secrets("api")
     limits = settings.serve
     source = source or source_from_settings(settings)
     metrics = ServiceMetrics()

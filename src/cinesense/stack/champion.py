@@ -49,14 +49,13 @@ def ensure_champion(settings: Settings) -> str:
 
     from cinesense.data.corpus import read_corpus, sample_corpus_path
     from cinesense.data.dataset import build_dataset
+    from cinesense.gate import gate_set, promote
     from cinesense.model.onnx_predict import verify_bundle
     from cinesense.registry import (
         CHAMPION,
         alias_version,
         connect,
         experiment_id,
-        gate_set,
-        promote,
         register_bundle,
     )
 
