@@ -22,15 +22,28 @@ import numpy as np
 from cinesense.config import PretrainSettings, Settings, TrainSettings
 from cinesense.data.corpus import read_corpus
 from cinesense.data.dataset import build_dataset, load_dataset, save_dataset
-from cinesense.model.finetune import TRAINING_MANIFEST, finetune
+from cinesense.model.export import build_serving_bundle
+from cinesense.model.finetune import finetune
+from cinesense.model.heads import TRAINING_MANIFEST
 from cinesense.model.loop import set_threads
 from cinesense.model.pretrain import MANIFEST, pretrain, text_fingerprint
 from cinesense.model.report import evaluation_report
+from cinesense.model.shipping import write_shipped_bundle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import RESULTS, update_markdown, write_entry
 
 log = logging.getLogger("train_benchmark")
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "src/cinesense/default_model"
+SHIPPED_FIGURES = (
+    "accuracy",
+    "baseline_accuracy",
+    "macro_f1",
+    "rating_mae",
+    "label_rating_contradictions",
+    "test_movies",
+    "test_reviews",
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,7 +64,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--stop-after", choices=["dataset", "pretrain", "finetune", "evaluate"], default="evaluate"
+        "--stop-after",
+        choices=["dataset", "pretrain", "finetune", "evaluate", "ship"],
+        default="ship",
+        help="ship: also write the model's slim serving bundle to the package's default "
+        "model (src/cinesense/default_model), the champion of a fresh install.",
     )
     return parser.parse_args()
 
@@ -132,7 +149,7 @@ def stage_finetune(
 
 def stage_evaluate(
     args: argparse.Namespace, settings: Settings, dataset_dir: Path, base_dir: Path, model_dir: Path
-) -> None:
+) -> dict[str, float | int]:
     dataset = load_dataset(dataset_dir)
     started = time.monotonic()
     report = evaluation_report(model_dir, dataset, settings, with_baseline=True)
@@ -151,6 +168,7 @@ def stage_evaluate(
         "baseline_macro_f1": round(baseline["macro_f1"], 4),
         "rating_mae": round(model["rating_mae"], 3),
         "rating_spearman": round(model["rating_spearman"], 4),
+        "label_rating_contradictions": round(model["label_rating_contradictions"], 4),
         "baseline_rating_mae": round(baseline["rating_mae"], 3),
         "behaviour_pass_rate": round(model["behaviour"]["pass_rate"], 4),
         "baseline_behaviour_pass_rate": round(baseline["behaviour"]["pass_rate"], 4),
@@ -167,6 +185,24 @@ def stage_evaluate(
     }
     write_entry("train", metrics, threads=args.threads)
     write_markdown(metrics, report)
+    return metrics
+
+
+def stage_ship(
+    args: argparse.Namespace, dataset_dir: Path, model_dir: Path, metrics: dict[str, float | int]
+) -> None:
+    """Quantize the model and ship its slim INT8 bundle as the package's default model."""
+    dataset = load_dataset(dataset_dir)
+    bundle = build_serving_bundle(model_dir, args.work_dir / "serving", dataset["test"])
+    provenance = {
+        "data_fingerprint": dataset.manifest.fingerprint,
+        "dataset_sizes": dataset.manifest.sizes,
+        "benchmark": {k: metrics[k] for k in SHIPPED_FIGURES if k in metrics},
+        "int8_accuracy": bundle["accuracy_int8"],
+        "command": "python benchmarks/train_benchmark.py " + " ".join(sys.argv[1:]),
+    }
+    shipped = write_shipped_bundle(args.work_dir / "serving", DEFAULT_MODEL, provenance)
+    log.info("ship: %s (%s MB)", DEFAULT_MODEL, sum(shipped["sizes_mb"].values()))
 
 
 def _size_mb(path: Path) -> float:
@@ -232,7 +268,10 @@ def main() -> None:
     model_dir = stage_finetune(args, settings, dataset_dir, base_dir)
     if args.stop_after == "finetune":
         return
-    stage_evaluate(args, settings, dataset_dir, base_dir, model_dir)
+    metrics = stage_evaluate(args, settings, dataset_dir, base_dir, model_dir)
+    if args.stop_after == "evaluate":
+        return
+    stage_ship(args, dataset_dir, model_dir, metrics)
 
 
 if __name__ == "__main__":
