@@ -42,6 +42,9 @@ HEAVY = (
     "matplotlib",
     "cinesense",
 )
+# The DAG Params are generated from the settings fields (cinesense.options), so these
+# light modules (pydantic only) load at parse time; the rest of cinesense may not.
+LIGHT = {"cinesense", "cinesense.config", "cinesense.errors", "cinesense.options"}
 
 
 def emit(data: dict[str, Any]) -> None:
@@ -140,7 +143,9 @@ def inspect() -> None:
     parse_seconds = time.perf_counter() - started
     loaded = set(sys.modules) - already
     heavy = sorted(
-        name for name in loaded if name.split(".")[0] in HEAVY and name.split(".")[0] != "airflow"
+        name
+        for name in loaded
+        if name.split(".")[0] in HEAVY and name.split(".")[0] != "airflow" and name not in LIGHT
     )
     emit(
         {

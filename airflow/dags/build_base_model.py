@@ -13,15 +13,19 @@ from datetime import timedelta
 from pathlib import Path
 
 from airflow.sdk import Param, dag, get_current_context, task
-from cinesense_airflow import START_DATE, cinesense_settings, notify_failure, run_dir
+from cinesense_airflow import (
+    START_DATE,
+    cinesense_settings,
+    notify_failure,
+    option_params,
+    option_values,
+    run_dir,
+)
 
 
 def _settings(torch_threads: bool = False):
     params = get_current_context()["params"]
-    return cinesense_settings(
-        torch_threads,
-        pretrain={key: params[key] for key in ("preset", "epochs", "max_minutes")},
-    )
+    return cinesense_settings(torch_threads, pretrain=option_values("pretrain", params))
 
 
 @dag(
@@ -35,28 +39,7 @@ def _settings(torch_threads: bool = False):
     tags=["cinesense", "training"],
     doc_md=__doc__,
     params={
-        "preset": Param(
-            "small",
-            enum=["tiny", "small"],
-            title="Model size",
-            description="'small' for real use; 'tiny' builds in seconds (demos, tests).",
-        ),
-        "epochs": Param(
-            None,
-            type=["null", "number"],
-            exclusiveMinimum=0,
-            maximum=100,
-            title="Epochs",
-            description="Passes over the text. Empty: CINESENSE_PRETRAIN__EPOCHS.",
-        ),
-        "max_minutes": Param(
-            None,
-            type=["null", "number"],
-            exclusiveMinimum=0,
-            maximum=2880,
-            title="Time budget (minutes)",
-            description="Stop and save after this long. Empty: no limit.",
-        ),
+        **option_params("pretrain"),
         "include_crawled": Param(
             True,
             type="boolean",

@@ -34,17 +34,18 @@ from cinesense_airflow import (
     cinesense_settings,
     notify,
     notify_failure,
+    option_params,
+    option_values,
     run_dir,
 )
 
 log = logging.getLogger("cinesense.airflow")
-TRAIN_OPTIONS = ("base_model", "epochs", "learning_rate", "max_train_samples", "max_minutes")
 SERVER_RETRIES = {"retries": 2, **RETRY}  # the MLflow server may be restarting
 
 
 def _settings(torch_threads: bool = False):
     params = get_current_context()["params"]
-    return cinesense_settings(torch_threads, train={key: params[key] for key in TRAIN_OPTIONS})
+    return cinesense_settings(torch_threads, train=option_values("train", params))
 
 
 def _paths(settings) -> dict[str, Path]:
@@ -71,46 +72,7 @@ def _paths(settings) -> dict[str, Path]:
     tags=["cinesense", "training"],
     doc_md=__doc__,
     params={
-        "base_model": Param(
-            None,
-            type=["null", "string"],
-            minLength=1,
-            title="Base model",
-            description="'self-built' (the platform's Korean BERT, see build_base_model), a "
-            "model directory on the workers, or a Hugging Face hub id such as "
-            "klue/bert-base. Empty: CINESENSE_TRAIN__BASE_MODEL.",
-        ),
-        "epochs": Param(
-            None,
-            type=["null", "number"],
-            exclusiveMinimum=0,
-            maximum=100,
-            title="Epochs",
-            description="Passes over the training reviews. Empty: CINESENSE_TRAIN__EPOCHS.",
-        ),
-        "learning_rate": Param(
-            None,
-            type=["null", "number"],
-            exclusiveMinimum=0,
-            maximum=0.1,
-            title="Learning rate",
-            description="Peak learning rate. Empty: chosen by model width.",
-        ),
-        "max_train_samples": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            title="Max training samples",
-            description="Train on a random subset of this many reviews. Empty: all.",
-        ),
-        "max_minutes": Param(
-            None,
-            type=["null", "number"],
-            exclusiveMinimum=0,
-            maximum=1440,
-            title="Time budget (minutes)",
-            description="Stop training after this long and keep the best checkpoint.",
-        ),
+        **option_params("train"),
         "include_crawled": Param(
             True,
             type="boolean",

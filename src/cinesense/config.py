@@ -47,14 +47,26 @@ class DataSettings(BaseModel):
 
 
 class PretrainSettings(BaseModel):
-    preset: Literal["tiny", "small"] = "small"
+    # The fields named in cinesense.options.OPTIONS are also CLI options and DAG Params:
+    # their title, description and bounds are what a person sees there.
+    preset: Literal["tiny", "small"] = Field(
+        "small",
+        title="Model size",
+        description="'small' for real use; 'tiny' builds in seconds (demos, tests).",
+    )
     vocab_size: int | None = Field(None, description="Overrides the preset's vocabulary size.")
     max_length: int = Field(128, ge=16, le=512)
     batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(5e-4, gt=0)
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, le=100, title="Epochs", description="Passes over the text.")
     max_steps: int | None = Field(None, ge=1)
-    max_minutes: float | None = Field(None, gt=0, description="Stop and save after this long.")
+    max_minutes: float | None = Field(
+        None,
+        gt=0,
+        le=2880,
+        title="Time budget (minutes)",
+        description="Stop and save after this long.",
+    )
     mlm_probability: float = Field(0.15, gt=0, lt=1)
     whole_word_mask: bool = Field(
         True, description="Mask every piece of a word together (harder, better pretraining)."
@@ -72,6 +84,8 @@ class PretrainSettings(BaseModel):
 class TrainSettings(BaseModel):
     base_model: str = Field(
         "self-built",
+        min_length=1,
+        title="Base model",
         description="'self-built' (the platform's own base in models/base), a local model "
         "directory, or a Hugging Face hub id such as klue/bert-base.",
     )
@@ -79,13 +93,31 @@ class TrainSettings(BaseModel):
     batch_size: int = Field(64, ge=1)
     eval_batch_size: int = Field(256, ge=1)
     learning_rate: float | None = Field(
-        None, gt=0, description="Default: by model width (see finetune.default_learning_rate)."
+        None,
+        gt=0,
+        le=0.1,
+        title="Learning rate",
+        description="Peak learning rate. Default: by model width (see "
+        "finetune.default_learning_rate).",
     )
     weight_decay: float = Field(0.01, ge=0)
-    epochs: float = Field(3.0, gt=0)
+    epochs: float = Field(
+        3.0, gt=0, le=100, title="Epochs", description="Passes over the training reviews."
+    )
     max_steps: int | None = Field(None, ge=1)
-    max_minutes: float | None = Field(None, gt=0, description="Stop and keep the best so far.")
-    max_train_samples: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(
+        None,
+        gt=0,
+        le=1440,
+        title="Time budget (minutes)",
+        description="Stop training after this long and keep the best checkpoint.",
+    )
+    max_train_samples: int | None = Field(
+        None,
+        ge=1,
+        title="Max training samples",
+        description="Train on a random subset of this many reviews. Default: all.",
+    )
     eval_every_steps: int = Field(500, ge=1)
     early_stopping_patience: int = Field(3, ge=1)
     warmup_fraction: float = Field(0.06, ge=0, lt=1)

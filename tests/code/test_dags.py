@@ -116,3 +116,17 @@ def test_invalid_params_are_refused_before_anything_runs(tmp_path: Path) -> None
     assert result["error"] == "params"
     assert "epochs" in result["message"] or "-1" in result["message"]
     assert not (tmp_path / "home" / "runs").exists()
+
+
+def test_training_params_are_the_settings_fields(parsed: dict[str, Any]) -> None:
+    """Names, types, bounds and help of the DAG Params come from the settings fields."""
+    from cinesense.options import OPTIONS, param_specs
+
+    for dag_id, group in (("train_model", "train"), ("build_base_model", "pretrain")):
+        params = parsed["dags"][dag_id]["params"]
+        for name, spec in param_specs(group).items():
+            expected = dict(spec)
+            assert params[name]["default"] == expected.pop("default")
+            assert params[name]["description"] == expected.pop("description")
+            assert params[name]["schema"] == expected, (dag_id, name)
+        assert set(OPTIONS[group]) <= set(params)

@@ -2,7 +2,9 @@
 
 Kept light on purpose: the scheduler and the DAG processor import the DAG files often,
 so nothing here imports cinesense (torch, pandas, MLflow…) at module level; the
-functions do, inside the task that calls them.
+functions do, inside the task that calls them. The one exception is parse-time
+:func:`option_params`, which reads the settings fields (``cinesense.options``: pydantic
+only) so the Params and the settings cannot drift apart.
 
 Secrets come from Airflow connections or the workers' environment, never from a DAG file:
 
@@ -84,6 +86,23 @@ def cinesense_settings(torch_threads: bool = False, **groups: dict[str, Any] | N
 
         set_threads(settings.num_threads)
     return settings
+
+
+def option_params(group: str) -> dict[str, Any]:
+    """The DAG Params of a settings group's per-run options (``train``, ``pretrain``),
+    generated from the settings fields (:mod:`cinesense.options`: light, pydantic only)."""
+    from airflow.sdk import Param
+
+    from cinesense.options import param_specs
+
+    return {name: Param(spec.pop("default"), **spec) for name, spec in param_specs(group).items()}
+
+
+def option_values(group: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A run's values of a group's per-run options (``None``: keep the setting)."""
+    from cinesense.options import OPTIONS
+
+    return {key: params[key] for key in OPTIONS[group]}
 
 
 def run_dir(settings: Settings, dag_id: str, run_id: str) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +17,7 @@ from cinesense.cli.common import (
     friendly_errors,
     load_settings,
 )
+from cinesense.options import cli_options
 
 app = typer.Typer()
 
@@ -70,71 +71,46 @@ def build_dataset_command(
 
 @app.command()
 @friendly_errors
+@cli_options("pretrain")
 def pretrain(
     dataset: DatasetOpt = DEFAULT_DATASET,
-    preset: Annotated[str | None, typer.Option(help="tiny (tests) or small (real use).")] = None,
     text_file: Annotated[
         list[Path] | None,
         typer.Option(help="Extra review files (any supported format); labels are not needed."),
     ] = None,
-    epochs: Annotated[float | None, typer.Option(min=0.01)] = None,
-    max_minutes: Annotated[float | None, typer.Option(min=0.01)] = None,
     out: Annotated[Path | None, typer.Option(help="Default: CINESENSE_HOME/models/base.")] = None,
+    *,
+    overrides: dict[str, Any],
 ) -> None:
     """Build the self-built Korean BERT base: WordPiece vocabulary + masked-LM pretraining.
 
     Uses the text of the dataset's train and validation splits (never its test movies)
     plus any --text-file.
     """
+    from cinesense.pipelines.common import with_overrides
     from cinesense.pipelines.train import pretrain_base
 
-    settings = load_settings()
-    overrides = {
-        k: v
-        for k, v in {"preset": preset, "epochs": epochs, "max_minutes": max_minutes}.items()
-        if v is not None
-    }
-    if preset is not None and preset not in ("tiny", "small"):
-        raise typer.BadParameter("preset must be 'tiny' or 'small'", param_hint="--preset")
-    settings = settings.model_copy(
-        update={"pretrain": settings.pretrain.model_copy(update=overrides)}
-    )
+    settings = with_overrides(load_settings(), "pretrain", **overrides)
     target = out or settings.self_built_base_dir
     echo_json(pretrain_base(settings, dataset_dir(settings, dataset), target, text_file))
 
 
 @app.command()
 @friendly_errors
+@cli_options("train")
 def train(
     dataset: DatasetOpt = DEFAULT_DATASET,
-    base_model: Annotated[
-        str | None,
-        typer.Option(help="'self-built', a model directory or a hub id (e.g. klue/bert-base)."),
-    ] = None,
-    epochs: Annotated[float | None, typer.Option(min=0.01)] = None,
-    learning_rate: Annotated[float | None, typer.Option(min=0.0)] = None,
-    max_train_samples: Annotated[int | None, typer.Option(min=1)] = None,
-    max_minutes: Annotated[float | None, typer.Option(min=0.01)] = None,
     out: Annotated[
         Path | None, typer.Option(help="Default: CINESENSE_HOME/models/sentiment.")
     ] = None,
+    *,
+    overrides: dict[str, Any],
 ) -> None:
     """Fine-tune the sentiment + rating model on a dataset."""
+    from cinesense.pipelines.common import with_overrides
     from cinesense.pipelines.train import train_sentiment
 
-    settings = load_settings()
-    overrides = {
-        k: v
-        for k, v in {
-            "base_model": base_model,
-            "epochs": epochs,
-            "learning_rate": learning_rate,
-            "max_train_samples": max_train_samples,
-            "max_minutes": max_minutes,
-        }.items()
-        if v is not None
-    }
-    settings = settings.model_copy(update={"train": settings.train.model_copy(update=overrides)})
+    settings = with_overrides(load_settings(), "train", **overrides)
     target = out or settings.models_dir / "sentiment"
     echo_json(train_sentiment(settings, dataset_dir(settings, dataset), target))
 

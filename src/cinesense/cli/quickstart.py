@@ -33,21 +33,21 @@ def quickstart(
     typer.secho(f"2/5 pretraining the {preset} self-built Korean BERT", bold=True, err=True)
     pretrain(
         dataset=DEFAULT_DATASET,
-        preset=preset,
-        epochs=_explicit_or(settings.pretrain, "epochs", QUICKSTART_EPOCHS),
-        max_minutes=None,
         text_file=None,
         out=None,
+        overrides={
+            "preset": preset,
+            "epochs": _explicit_or(settings.pretrain, "epochs", QUICKSTART_EPOCHS),
+        },
     )
     typer.secho("3/5 fine-tuning on the sample", bold=True, err=True)
     train(
         dataset=DEFAULT_DATASET,
-        base_model="self-built",
-        epochs=_explicit_or(settings.train, "epochs", QUICKSTART_EPOCHS),
-        learning_rate=None,
-        max_train_samples=None,
-        max_minutes=None,
         out=None,
+        overrides={
+            "base_model": "self-built",
+            "epochs": _explicit_or(settings.train, "epochs", QUICKSTART_EPOCHS),
+        },
     )
     typer.secho("4/5 evaluating on held-out movies", bold=True, err=True)
     evaluate(
