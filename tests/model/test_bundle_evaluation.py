@@ -40,3 +40,22 @@ def test_shown_label_follows_the_confidence_threshold() -> None:
     unsure = ServedPrediction("positive", 0.55, 0.55, 6.0)
     assert sure.shown_label(0.6) == "positive"
     assert unsure.shown_label(0.6) == "uncertain"
+
+
+def test_rating_stays_on_the_side_of_its_label() -> None:
+    from cinesense.model.rating import RatingCalibration
+
+    calibration = RatingCalibration((0.0, 1.0), (1.0, 10.0))
+    rated = calibration.rate(np.array([0.9, 0.1, 0.5, 0.5]), np.array([0.4, 0.6, 0.9, 0.1]))
+    assert rated.tolist() == pytest.approx([5.9, 5.1, 5.5, 5.5])
+
+
+def test_served_labels_and_ratings_never_contradict(tiny_bundle, sample_dataset) -> None:
+    predictor = OnnxPredictor.from_bundle(tiny_bundle)
+    predictions = predictor.predict(list(sample_dataset["test"]["text"][:300]))
+    contradictions = [
+        p
+        for p in predictions
+        if (p.label == "positive" and p.rating <= 5) or (p.label == "negative" and p.rating >= 6)
+    ]
+    assert contradictions == []

@@ -149,7 +149,7 @@ class OnnxPredictor:
         normalized = [normalize_review(t) for t in texts]
         logits, truncated = self._forward(normalized, batch_size)
         probability = positive_probability(logits.astype(np.float64), self.label_map)
-        ratings = self.calibration(expected_rating(logits.astype(np.float64)))
+        ratings = self.calibration.rate(expected_rating(logits.astype(np.float64)), probability)
         return [
             ServedPrediction(
                 self.label_map.labels[int(p >= 0.5)],

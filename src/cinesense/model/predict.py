@@ -98,7 +98,7 @@ class TorchPredictor:
         if self.calibration is None:
             raise ModelError("This predictor has no rating calibration; load a saved model.")
         scores = self.scores(texts, batch_size)
-        ratings = self.calibration(scores.expected_rating)
+        ratings = self.calibration.rate(scores.expected_rating, scores.probability_positive)
         predictions = []
         for text, p, rating in zip(texts, scores.probability_positive, ratings, strict=True):
             label = self.label_map.labels[int(p >= 0.5)]

@@ -5,6 +5,10 @@ its raw expected rating is biased. Calibration fits a monotone map from that sco
 *median* real rating (the value that minimizes absolute error) on validation reviews:
 scores are cut into quantile bins, each bin's median real rating is taken, the medians
 are made monotone (isotonic regression) and interpolated linearly between bin centres.
+
+A rating never contradicts the label shown beside it: :meth:`RatingCalibration.rate`
+keeps a positive review's rating above 5 and a negative one's below 6 (only reviews near
+the decision boundary move, and only to the edge of their label's side).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import numpy as np
 from cinesense.errors import ModelError
 
 CALIBRATION_FILE = "rating_calibration.json"
+POSITIVE_FLOOR = 5.1  # a positive review is rated above 5 …
+NEGATIVE_CEILING = 5.9  # … and a negative one below 6
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,14 @@ class RatingCalibration:
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         return np.clip(np.interp(scores, self.scores, self.ratings), 1.0, 10.0)
+
+    def rate(self, scores: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
+        """Calibrated ratings on the side of the scale that the binary label is on."""
+        ratings = self(scores)
+        positive = np.asarray(probability_positive) >= 0.5
+        return np.where(
+            positive, np.maximum(ratings, POSITIVE_FLOOR), np.minimum(ratings, NEGATIVE_CEILING)
+        )
 
     def save(self, directory: Path) -> None:
         data = {

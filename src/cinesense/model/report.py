@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 def model_scorer(predictor: TorchPredictor, batch_size: int) -> ReviewScorer:
     def rating(texts: list[str]):
         assert predictor.calibration is not None  # from_directory always loads one
-        return predictor.calibration(predictor.scores(texts, batch_size).expected_rating)
+        scores = predictor.scores(texts, batch_size)
+        return predictor.calibration.rate(scores.expected_rating, scores.probability_positive)
 
     return ReviewScorer(
         "model", lambda texts: predictor.positive_probability(texts, batch_size), rating
