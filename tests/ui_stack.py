@@ -99,7 +99,7 @@ def streamlit_server(api_url: str, log: Path, **env: str) -> Iterator[str]:
 
 
 @contextmanager
-def nginx_server(directory: Path, ui_url: str, api_url: str) -> Iterator[str]:
+def nginx_server(directory: Path, ui_url: str, api_url: str, **options: object) -> Iterator[str]:
     from cinesense.config import NginxSettings, Settings
     from cinesense.frontdoor import standalone_conf
 
@@ -116,6 +116,7 @@ def nginx_server(directory: Path, ui_url: str, api_url: str) -> Iterator[str]:
             airflow_upstream=dead,
             access_log=str(directory / "access.log"),
             error_log=str(directory / "error.log"),
+            **options,  # type: ignore[arg-type]
         )
     )
     directory.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ password returns ``access_token``, sent as ``Authorization: Bearer``. Base URL a
 credentials come from ``settings.airflow`` (``CINESENSE_AIRFLOW__*``); the password is a
 SecretStr and never logged. Every failure is an :class:`AirflowError` whose ``status``
 says what the caller should answer (502 unreachable or broken, 503 not configured, 403
-refused, 404 unknown DAG or run).
+refused, 404 unknown DAG or run, 422 parameters the DAG refuses).
 """
 
 from __future__ import annotations
@@ -124,6 +124,8 @@ def _refusal(response: httpx.Response, path: str) -> AirflowError:
     detail = _json(response).get("detail", response.text[:200])
     if response.status_code == 403:
         return AirflowError(f"Airflow does not allow this for the service's user: {detail}", 403)
+    if response.status_code in (400, 422):  # the DAG's Params refused the conf
+        return AirflowError(f"Airflow refused the run's parameters: {detail}", 422)
     if response.status_code == 404:
         return AirflowError(f"Airflow does not know {path}: {detail}", 404)
     return AirflowError(f"Airflow answered {response.status_code} to {path}: {detail}", 502)

@@ -160,6 +160,8 @@ if state:
 
     st.subheader("리뷰별 결과")
     shown = table.head(SHOWN_ROWS).assign(별점=lambda f: f["AI 평점"].map(webui.stars))
+    if shown["실제 평점"].isna().all():
+        shown = shown.drop(columns="실제 평점")
     styled = shown.style.apply(
         lambda row: ["background-color: #fff3cd" if row["감성"] == "애매" else ""] * len(row),
         axis=1,

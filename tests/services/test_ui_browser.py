@@ -69,7 +69,7 @@ def browser() -> Iterator[Any]:
 def page(browser: Any) -> Iterator[Any]:
     # Tall: Streamlit scrolls inside its own container, so a screenshot shows the viewport.
     context = browser.new_context(
-        viewport={"width": 1400, "height": 2000}, locale="ko-KR", accept_downloads=True
+        viewport={"width": 1400, "height": 3000}, locale="ko-KR", accept_downloads=True
     )
     context.set_default_timeout(TIMEOUT_MS)
     opened = context.new_page()
