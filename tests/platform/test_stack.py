@@ -306,7 +306,7 @@ def test_a_killed_service_is_reported_and_restarted(platform: Platform) -> None:
     pid = int(platform.make("status").stdout.split("api ", 1)[1].split("pid ")[1].split(",")[0])
     os.kill(pid, signal.SIGKILL)
     status = platform.make("status")
-    assert status.returncode == 1 and "UNHEALTHY" in status.stdout
+    assert status.returncode != 0 and "UNHEALTHY" in status.stdout  # make: 2 (ours: 1)
 
     def recovered() -> str | None:
         status = platform.make("status")
