@@ -142,7 +142,7 @@ def score_frame(
             "probability_positive": [p.probability_positive for p in predictions],
             "confidence": [p.confidence for p in predictions],
             "predicted_rating": [p.rating for p in predictions],
-            "uncertain": [p.confidence < uncertain_below for p in predictions],
+            "uncertain": [p.shown_label(uncertain_below) == "uncertain" for p in predictions],
             "truncated": [p.truncated for p in predictions],
             "model_version": model_version,
             "scored_at": pd.Timestamp(scored_at),

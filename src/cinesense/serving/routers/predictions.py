@@ -93,9 +93,8 @@ class LazyKeywords:
 
 
 def prediction(served: ServedPrediction, uncertain_below: float) -> Prediction:
-    label = served.label if served.confidence >= uncertain_below else "uncertain"
     return Prediction(
-        label=label,
+        label=served.shown_label(uncertain_below),
         probability_positive=served.probability_positive,
         confidence=served.confidence,
         rating=served.rating,
