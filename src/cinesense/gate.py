@@ -21,7 +21,14 @@ from cinesense.data.dataset import NEUTRAL, balanced_binary
 from cinesense.errors import RegistryError
 from cinesense.model.heads import positive_probability
 from cinesense.model.onnx_predict import OnnxPredictor
-from cinesense.registry import CHAMPION, alias_of, append_history, connect, load_predictor
+from cinesense.registry import (
+    CHAMPION,
+    alias_of,
+    append_history,
+    connect,
+    load_predictor,
+    uses_mlflow,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ def gate_set(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     return balanced_binary(frame[frame["label"] != NEUTRAL], seed)
 
 
+@uses_mlflow
 def promote(
     settings: Settings,
     version: str,
@@ -171,6 +179,7 @@ def _record(client, name: str, decision: GateDecision) -> None:
         client.set_model_version_tag(name, decision.version, key, value)
 
 
+@uses_mlflow
 def baseline_accuracy_of(settings: Settings, version: str) -> float:
     client = connect(settings)
     tags = client.get_model_version(settings.mlflow.model_name, version).tags

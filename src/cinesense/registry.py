@@ -11,17 +11,21 @@ where to go back to.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -30,25 +34,74 @@ from cinesense.errors import ModelError, RegistryError
 from cinesense.model.onnx_predict import OnnxPredictor
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "champion_history"
 BUNDLE_ARTIFACT = "bundle"
 
 
+_environment_lock = threading.Lock()
+_environment_users = 0
+_environment_saved: dict[str, str | None] = {}
+
+
+def request_environment(settings: Settings) -> dict[str, str]:
+    """What bounds MLflow's requests. MLflow reads its timeout (whole seconds), retries and
+    backoff only from these environment variables, at each request: it has no per-client
+    setting."""
+    return {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(settings.mlflow.request_timeout_s))),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.mlflow.max_retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": os.environ.get(
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"
+        ),
+        # MLflow prints run links to stdout when it talks to a server; the CLI's is JSON.
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    }
+
+
+@contextmanager
+def mlflow_environment(settings: Settings) -> Iterator[None]:
+    """MLflow's request bounds from ``settings`` for the calls inside, and the process
+    environment as it was once the last caller (of any thread) leaves."""
+    global _environment_users
+    with _environment_lock:
+        if _environment_users == 0:
+            values = request_environment(settings)
+            _environment_saved.clear()
+            _environment_saved.update({key: os.environ.get(key) for key in values})
+            os.environ.update(values)
+        _environment_users += 1
+    try:
+        yield
+    finally:
+        with _environment_lock:
+            _environment_users -= 1
+            if _environment_users == 0:
+                for key, value in _environment_saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+
+def uses_mlflow(function: F) -> F:
+    """Run ``function(settings, …)`` inside :func:`mlflow_environment`."""
+
+    @functools.wraps(function)
+    def wrapper(settings: Settings, *args: Any, **kwargs: Any) -> Any:
+        with mlflow_environment(settings):
+            return function(settings, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def connect(settings: Settings):
     """An MLflow client for the configured server, after checking that it answers.
 
-    Every MLflow request is bounded by the settings: MLflow reads its timeout (whole
-    seconds) and retry count from these environment variables at each request, so they
-    are set from ``settings.mlflow`` here, replacing any earlier value.
+    Call it inside :func:`mlflow_environment` (the public functions here are wrapped by
+    :func:`uses_mlflow`), so every request is bounded by ``settings.mlflow``.
     """
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(
-        max(1, math.ceil(settings.mlflow.request_timeout_s))
-    )
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(settings.mlflow.max_retries)
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    # MLflow prints run links to stdout when it talks to a server; the CLI's stdout is JSON.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     import mlflow
     from mlflow import MlflowClient
 
@@ -78,6 +131,7 @@ def _check_server(uri: str, timeout_s: float, retries: int) -> None:
     )
 
 
+@uses_mlflow
 def experiment_id(settings: Settings) -> str:
     import mlflow
 
@@ -107,6 +161,7 @@ class SentimentModel:
         return pd.DataFrame([{c: getattr(p, c) for c in columns} for p in predictions])
 
 
+@uses_mlflow
 def register_bundle(settings: Settings, run_id: str, bundle_dir: Path, tags: dict[str, str]) -> str:
     """Log ``bundle_dir`` as a pyfunc model of run ``run_id``, register it as a new version,
     tag it and point ``challenger`` at it. Returns the version number."""
@@ -190,6 +245,7 @@ def _delete_version(client, name: str, version: str) -> None:
 # --- loading -----------------------------------------------------------------------------
 
 
+@uses_mlflow
 def download_bundle(settings: Settings, reference: str = CHAMPION) -> tuple[Path, str]:
     """Download a version's bundle (``reference``: an alias or a version number)."""
     import mlflow
@@ -227,6 +283,7 @@ def load_predictor(
     return OnnxPredictor.from_bundle(bundle, threads, spinning), version
 
 
+@uses_mlflow
 def alias_version(settings: Settings, alias: str = CHAMPION) -> str | None:
     """The version an alias points at now (``None`` when unset): a cheap poll for servers."""
     if alias.isdigit():
@@ -234,6 +291,7 @@ def alias_version(settings: Settings, alias: str = CHAMPION) -> str | None:
     return alias_of(connect(settings), settings.mlflow.model_name, alias)
 
 
+@uses_mlflow
 def version_details(settings: Settings, version: str) -> dict[str, Any]:
     """What a person asks about a served version: aliases, metrics, quantization, and when
     it last became champion."""
@@ -297,6 +355,7 @@ def append_history(client, name: str, version: str, reason: str, kind: str = "pr
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-100:]))
 
 
+@uses_mlflow
 def rollback(settings: Settings) -> str:
     """Move ``champion`` back to the version that held it before the current one."""
     client = connect(settings)
@@ -314,6 +373,7 @@ def rollback(settings: Settings) -> str:
     return previous
 
 
+@uses_mlflow
 def list_versions(settings: Settings) -> list[dict[str, object]]:
     """Every version with its aliases and gate tags (aliases read per version: MLflow's
     search does not return them)."""

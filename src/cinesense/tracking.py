@@ -24,7 +24,7 @@ from pathlib import Path
 from cinesense.config import Settings
 from cinesense.data.dataset import Dataset
 from cinesense.errors import ModelError, RegistryError
-from cinesense.registry import connect, experiment_id, register_bundle
+from cinesense.registry import connect, experiment_id, register_bundle, uses_mlflow
 
 log = logging.getLogger(__name__)
 EVALUATION_DIR = "evaluation"
@@ -115,6 +115,7 @@ def log_evaluation(report: dict) -> list[str]:
     return written
 
 
+@uses_mlflow
 def log_training_run(
     settings: Settings,
     dataset: Dataset,
@@ -225,6 +226,7 @@ def record_training_run(
     return log_training_run(settings, dataset, dataset_uri, training, report)
 
 
+@uses_mlflow
 def register_trained_bundle(
     settings: Settings,
     run_id: str,

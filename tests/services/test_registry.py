@@ -30,6 +30,7 @@ from cinesense.registry import (
     experiment_id,
     list_versions,
     load_predictor,
+    mlflow_environment,
     register_bundle,
     rollback,
 )
@@ -264,9 +265,14 @@ def test_settings_bound_mlflow_requests(tmp_path: Path, monkeypatch: pytest.Monk
     for name in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
         monkeypatch.setenv(name, "99")  # an earlier value is replaced (and restored after)
     settings = Settings(home=tmp_path, mlflow=MlflowSettings(request_timeout_s=2.5, max_retries=0))
-    connect(settings)
-    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "3"
-    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    with mlflow_environment(settings):
+        connect(settings)
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "3"
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    # connecting leaves the process environment of unrelated code as it was
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "99"
+    assert "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT" not in os.environ
 
 
 def test_server_hanging_midway_leaves_nothing_registered(
