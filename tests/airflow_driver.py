@@ -26,6 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+# Run as a script, Python puts tests/ first on sys.path, where the tests/code/ folder would
+# shadow the standard library's ``code`` module that Airflow imports.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
 RESULT_MARK = "CINESENSE_DRIVER_RESULT "
 HEAVY = (
     "torch",

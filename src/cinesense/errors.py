@@ -1,5 +1,7 @@
 """Errors a user can act on. The CLI prints their message and exits non-zero."""
 
+from __future__ import annotations
+
 
 class CinesenseError(Exception):
     """Base class: the message says what went wrong and what to do."""
@@ -45,6 +47,19 @@ class CrawlerError(CinesenseError):
         self.hint = hint
         message = f"{source}: {problem} (at {url})."
         super().__init__(f"{message} {hint}" if hint else message)
+
+    @classmethod
+    def schema(cls, source: str, url: str, detail: str, changed: str, module: str) -> CrawlerError:
+        """The source's answer no longer has the shape its parser expects (``changed``:
+        what the site probably changed; ``module``: the parser to update)."""
+        return cls(
+            source,
+            url,
+            f"the response no longer has the expected shape: {detail}",
+            kind="schema",
+            hint=f"{changed}; nothing from this response was stored. Check the payload and "
+            f"update {module}.",
+        )
 
 
 class SettingsError(CinesenseError):

@@ -31,13 +31,8 @@ LABELS = {"positive": 1, "negative": 0}
 
 
 def schema_error(url: str, detail: str) -> CrawlerError:
-    return CrawlerError(
-        SOURCE,
-        url,
-        f"the response no longer has the expected shape: {detail}",
-        kind="schema",
-        hint="CGV may have changed its site; nothing from this run was stored. Check the "
-        "payload and update cinesense.crawl.cgv.",
+    return CrawlerError.schema(
+        SOURCE, url, detail, "CGV may have changed its site", "cinesense.crawl.cgv"
     )
 
 

@@ -41,13 +41,8 @@ UNRANKED = 900  # boxoRank values from here on mean "not ranked"
 
 
 def schema_error(url: str, detail: str) -> CrawlerError:
-    return CrawlerError(
-        SOURCE,
-        url,
-        f"the response no longer has the expected shape: {detail}",
-        kind="schema",
-        hint="Megabox may have changed its API; nothing from this response was stored. Check "
-        "the payload and update cinesense.crawl.megabox.",
+    return CrawlerError.schema(
+        SOURCE, url, detail, "Megabox may have changed its API", "cinesense.crawl.megabox"
     )
 
 
