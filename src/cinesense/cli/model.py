@@ -18,6 +18,7 @@ from cinesense.cli.common import (
     load_settings,
 )
 from cinesense.options import cli_options
+from cinesense.text import normalize_review
 
 app = typer.Typer()
 
@@ -128,11 +129,36 @@ def evaluate(
         Path | None,
         typer.Option(help="Score on this review file (e.g. NSMC ratings_test.txt) instead."),
     ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(help="Score this serving bundle (ONNX, as served; no torch needed)."),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(help="Score a registered version: an alias (champion) or a number."),
+    ] = None,
 ) -> None:
     """Score a model on the dataset's test movies (or --data), beside the TF-IDF baseline."""
+    settings = load_settings()
+    if bundle is not None or registry is not None:
+        if model is not None:
+            fail("give one of --model, --bundle or --registry.")
+        from cinesense.pipelines.train import evaluate_served
+
+        echo_json(
+            evaluate_served(
+                settings,
+                dataset_dir(settings, dataset),
+                bundle=bundle,
+                registry=registry,
+                test_file=data,
+                report_path=report,
+                with_baseline=baseline,
+            )
+        )
+        return
     from cinesense.pipelines.train import evaluate_sentiment
 
-    settings = load_settings()
     result = evaluate_sentiment(
         settings,
         model or settings.models_dir / "sentiment",
@@ -195,6 +221,12 @@ def predict(
     reviews = [r for r in reviews if r.strip()]
     if not reviews:
         fail("no review text given. Pass text as arguments or --file with one review per line.")
+    unreadable = [i + 1 for i, r in enumerate(reviews) if not normalize_review(r)]
+    if unreadable:
+        fail(
+            f"review(s) {', '.join(map(str, unreadable))} hold no readable text (only control "
+            "characters, zero-width characters or HTML markup); give the reviews' text."
+        )
     if registry is not None:
         if model is not None:
             fail("give either --model or --registry, not both.")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cinesense.config import Settings
+from cinesense.errors import DataError
 from cinesense.pipelines.dataset import corpus_info
 from cinesense.storage import ObjectStore, open_store
 
@@ -98,6 +99,59 @@ def evaluate_sentiment(
     loaded = load_dataset(dataset_dir)
     test = prepare_reviews(read_corpus(test_file), settings.data)[0] if test_file else None
     report = evaluation_report(model_dir, loaded, settings, with_baseline=with_baseline, test=test)
+    if report_path is not None:
+        Path(report_path).write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    return report
+
+
+def evaluate_served(
+    settings: Settings,
+    dataset_dir: Path,
+    bundle: Path | None = None,
+    registry: str | None = None,
+    test_file: Path | None = None,
+    report_path: Path | None = None,
+    with_baseline: bool = True,
+) -> dict[str, object]:
+    """The same report for a serving bundle — a directory or a registered version, scored
+    with ONNX Runtime exactly as the service scores it — on ``test_file`` (any labelled
+    review file) or the dataset's test movies. The baseline needs the dataset's train split
+    and is left out when there is no dataset."""
+    from cinesense.data.corpus import read_corpus
+    from cinesense.data.dataset import load_dataset, prepare_reviews
+    from cinesense.model.baseline import TfidfBaseline
+    from cinesense.model.behaviour import run_behaviour_tests
+    from cinesense.model.evaluate import evaluate
+    from cinesense.model.onnx_predict import OnnxPredictor
+    from cinesense.model.report import bundle_report
+
+    if (bundle is None) == (registry is None):
+        raise DataError("Give either a bundle directory or a registry reference, not both.")
+    if registry is not None:
+        from cinesense.registry import load_predictor
+
+        predictor, version = load_predictor(settings, registry, settings.num_threads)
+        reference = f"registry {registry} (version {version})"
+    else:
+        predictor, reference = OnnxPredictor.from_bundle(bundle), str(bundle)  # type: ignore[arg-type]
+    has_dataset = (Path(dataset_dir) / "manifest.json").exists()
+    if test_file is not None:
+        test = prepare_reviews(read_corpus(test_file), settings.data)[0]
+    elif has_dataset:
+        test = load_dataset(dataset_dir)["test"]
+    else:
+        raise DataError(
+            f"No reviews to score: give --data FILE (a labelled review file) or build a "
+            f"dataset at {dataset_dir} first."
+        )
+    seed = settings.data.seed
+    report = bundle_report(predictor, test, seed, reference)
+    if with_baseline and has_dataset:
+        baseline = TfidfBaseline.fit(load_dataset(dataset_dir)["train"], seed=seed).scorer()
+        report["baseline"] = {
+            **evaluate(baseline, test, seed),
+            "behaviour": run_behaviour_tests(baseline.probability_positive),
+        }
     if report_path is not None:
         Path(report_path).write_text(json.dumps(report, ensure_ascii=False, indent=2))
     return report
