@@ -21,7 +21,8 @@ def test_predict_refuses_text_that_is_empty_after_normalization(tmp_path: Path) 
 @pytest.fixture
 def labelled_file(tmp_path: Path) -> Path:
     """A few hundred rated reviews from the bundled sample, as a plain review file."""
-    lines = gzip.open(sample_corpus_path(), "rt", encoding="utf-8").read().splitlines()
+    with gzip.open(sample_corpus_path(), "rt", encoding="utf-8") as sample:
+        lines = sample.read().splitlines()
     path = tmp_path / "reviews.tsv"
     path.write_text("\n".join(lines[:400]) + "\n", encoding="utf-8")
     return path
