@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -73,15 +74,31 @@ class CinesenseClient:
         reviews: Sequence[dict[str, Any]],
         chunk_size: int,
         progress: Callable[[int, int], None] | None = None,
+        keyword_sample: int = 300,
     ) -> dict[str, Any]:
-        """``/v1/analyze`` over any number of reviews, ``chunk_size`` per request; the
-        chunks' answers merged into one (keywords: per-chunk counts summed)."""
-        answers = []
-        for start in range(0, len(reviews), chunk_size):
-            answers.append(self.analyze(reviews[start : start + chunk_size]))
-            if progress:
-                progress(min(start + chunk_size, len(reviews)), len(reviews))
-        return merge_analyses(answers)
+        """An ``/v1/analyze``-shaped answer for any number of reviews.
+
+        Labels and ratings come from ``/v1/predict`` in chunks of ``chunk_size`` (at most
+        the API's ``MAX_TEXTS``); keywords from one ``/v1/analyze`` call on an even sample
+        of ``keyword_sample`` reviews, made meanwhile (the morphology analyser is the slow
+        part of ``/v1/analyze``, the model is not). Aggregates are computed here."""
+        sample = list(reviews[:: max(1, len(reviews) // keyword_sample)][:keyword_sample])
+        with ThreadPoolExecutor(1) as pool:
+            keywords = pool.submit(self.analyze, sample)
+            predictions: list[dict[str, Any]] = []
+            version = ""
+            for start in range(0, len(reviews), chunk_size):
+                chunk = reviews[start : start + chunk_size]
+                answer = self.predict([review["text"] for review in chunk])
+                version = answer["model_version"]
+                for review, item in zip(chunk, answer["predictions"], strict=True):
+                    predictions.append({**item, "real_rating": review.get("rating")})
+                if progress:
+                    progress(len(predictions), len(reviews))
+            sampled = keywords.result()
+        merged = merge_analyses([{**sampled, "items": predictions, "model_version": version}])
+        merged["keywords_sample"] = len(sample)
+        return merged
 
     def model(self) -> dict[str, Any]:
         return self._json("GET", "/v1/model")
@@ -116,6 +133,7 @@ class CinesenseClient:
         analyze = schemas["AnalyzeRequest"]["properties"]["reviews"]
         text = schemas["PredictRequest"]["properties"]["texts"]
         return {
+            "max_texts": int(text.get("maxItems", 256)),
             "max_analyze_texts": int(analyze.get("maxItems", 1000)),
             "max_text_chars": int(text["items"].get("maxLength", 2000)),
         }
@@ -152,9 +170,8 @@ def _error(response: httpx.Response) -> ApiError:
 
 
 def merge_analyses(answers: list[dict[str, Any]]) -> dict[str, Any]:
-    """One /v1/analyze answer from several (items in order, aggregates recomputed)."""
-    if len(answers) == 1:
-        return answers[0]
+    """One /v1/analyze answer from several (items in order, aggregates recomputed from the
+    items, keyword counts summed)."""
     items = [item for answer in answers for item in answer["items"]]
     count = len(items)
     labels = Counter(item["label"] for item in items)
@@ -167,10 +184,8 @@ def merge_analyses(answers: list[dict[str, Any]]) -> dict[str, Any]:
         "share_uncertain": round(labels["uncertain"] / count, 4),
         "mean_predicted_rating": round(sum(item["rating"] for item in items) / count, 2),
         "mean_real_rating": round(sum(real) / len(real), 2) if real else None,
-        "rating_histogram": _sum_histograms([a["rating_histogram"] for a in answers]),
-        "real_rating_histogram": (
-            _sum_histograms([a["real_rating_histogram"] or {} for a in answers]) if real else None
-        ),
+        "rating_histogram": _histogram([round(item["rating"]) for item in items]),
+        "real_rating_histogram": _histogram(real) if real else None,
         "keyword_method": answers[-1]["keyword_method"],
         "keywords": {},
         "items": items,
@@ -187,5 +202,6 @@ def merge_analyses(answers: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _sum_histograms(histograms: list[dict[str, int]]) -> dict[str, int]:
-    return {str(r): sum(int(h.get(str(r), 0)) for h in histograms) for r in range(1, 11)}
+def _histogram(ratings: list[int]) -> dict[str, int]:
+    counts = Counter(max(1, min(10, int(r))) for r in ratings)
+    return {str(r): counts[r] for r in range(1, 11)}

@@ -26,7 +26,7 @@ st.caption(
 webui.banner(needs_model=True)
 settings = webui.options()
 limits = webui.cached(settings.api_url, "limits")
-chunk = min(settings.chunk_size, limits["max_analyze_texts"])
+chunk = min(settings.chunk_size, limits["max_texts"])
 
 
 def guess(columns: list[str], hints: tuple[str, ...]) -> int | None:
@@ -155,6 +155,8 @@ if state:
             with column:
                 st.markdown(f"**{name} 리뷰의 키워드**")
                 webui.keyword_chart(result["keywords"].get(label, []), label)
+        if result.get("keywords_sample", result["count"]) < result["count"]:
+            st.caption(f"키워드는 리뷰 {result['keywords_sample']:,}개 표본에서 뽑았습니다.")
         if method == "whitespace":
             st.caption("형태소 분석기(KoNLPy)를 쓸 수 없어 띄어쓰기 단위로 키워드를 뽑았습니다.")
 
