@@ -28,7 +28,7 @@ def serve(
     from cinesense.serving.app import create_app
     from cinesense.serving.logs import configure_logging
 
-    settings = load_settings()
+    settings = load_settings(torch_threads=False)  # the service never imports torch
     if bundle is not None:
         settings = settings.model_copy(
             update={"serve": settings.serve.model_copy(update={"bundle_dir": bundle})}
