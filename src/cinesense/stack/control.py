@@ -174,8 +174,10 @@ def up(say: Say) -> UpReport:
     stopped = {s for s in wanted if states.get(s, ("",))[0] != "RUNNING"}
     check_ports(settings, stopped)
     layout.stack_home(settings).mkdir(parents=True, exist_ok=True)
-    if not running:
-        supervisor.write_config(settings)
+    supervisor.write_config(settings)
+    if running:  # settings may have changed (DEMO=1): supervisord learns the new programs
+        supervisor.ctl(settings, "update", check=False)
+    else:
         supervisor.start_supervisord(settings)
         _wait_for_supervisord(settings)
 
