@@ -391,6 +391,11 @@ class StackSettings(BaseModel):
         '(containers: {"mlflow": "mlflow", …}). Default: 127.0.0.1.',
     )
     frontdoor_port: int = Field(8080, ge=1, le=65535, description="nginx: the one front door.")
+    public_url: str | None = Field(
+        None,
+        description="The front door as browsers reach it (Airflow's links and redirects, the "
+        "printed URLs). Default: http://<nginx host>:<frontdoor port>.",
+    )
     api_port: int = Field(8000, ge=1, le=65535)
     ui_port: int = Field(8501, ge=1, le=65535)
     mlflow_port: int = Field(5000, ge=1, le=65535)

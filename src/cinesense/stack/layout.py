@@ -85,7 +85,9 @@ def ui_url(settings: Settings) -> str:
 
 
 def frontdoor_url(settings: Settings) -> str:
-    return url_of(settings, NGINX, settings.stack.frontdoor_port)
+    """The front door as browsers reach it."""
+    public = settings.stack.public_url
+    return public.rstrip("/") if public else url_of(settings, NGINX, settings.stack.frontdoor_port)
 
 
 def demo_site_url(settings: Settings) -> str:
