@@ -103,9 +103,8 @@ def keyword_chart(words: list[dict[str, Any]], label: str) -> None:
                 alt.Tooltip("reviews:Q", title="리뷰 수"),
             ],
         )
-        .properties(height=max(120, 24 * len(frame)))
     )
-    st.altair_chart(chart, width="stretch")
+    st.altair_chart(chart, width="stretch", height=max(140, 26 * len(frame) + 50))
 
 
 def share_chart(analysis: dict[str, Any]) -> None:
