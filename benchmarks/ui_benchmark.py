@@ -17,6 +17,7 @@ Default bundle: the shipped default model when present, else ``--bundle DIR``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -136,7 +137,8 @@ def main() -> None:
         [
             f"## ui — {time.strftime('%Y-%m-%d')}",
             "",
-            f"Through nginx on loopback in headless Chromium, bundle `{args.bundle.name}`:",
+            f"Through nginx on loopback in headless Chromium, bundle `{args.bundle}`, load "
+            f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end:",
             "",
             "| metric | seconds | target |",
             "|---|---|---|",
