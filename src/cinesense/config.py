@@ -337,7 +337,7 @@ class UiSettings(BaseModel):
     timeout_s: float = Field(60.0, gt=0)
     cache_ttl_s: float = Field(30.0, ge=0, description="How long API answers are reused.")
     chunk_size: int = Field(
-        1000, ge=1, description="Reviews per /v1/analyze call (capped at the API's limit)."
+        1000, ge=1, description="Reviews per /v1/predict call (capped at the API's MAX_TEXTS)."
     )
     upload_max_mb: int = Field(50, ge=1, description="Largest upload; nginx allows the same.")
     mlflow_link: str = Field("/mlflow/", description="MLflow UI link shown on the model page.")
