@@ -50,6 +50,22 @@ NOT_RETRIED = {"blocked", "breaker_open", "rate_limited", "robots", "input", "st
             description="Crawl at most this many movies now showing per source (by rank); "
             "empty: all of them.",
         ),
+        "movies": Param(
+            [],
+            type="array",
+            items={
+                "type": "object",
+                "properties": {
+                    "source": {"type": "string", "enum": SOURCES},
+                    "movie_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
+                    "title": {"type": "string"},
+                },
+                "required": ["source", "movie_id"],
+            },
+            title="Only these movies",
+            description="Crawl exactly these movies ({source, movie_id, title}) instead of "
+            "the movies now showing; the UI's '최신 리뷰 가져오기' sends one.",
+        ),
         "max_reviews": Param(
             500,
             type=["null", "integer"],
@@ -67,7 +83,9 @@ def crawl_reviews() -> None:
 
         context = get_current_context()
         params = context["params"]
-        listed = list_crawl_targets(cinesense_settings(), params["sources"], params["max_movies"])
+        listed = list_crawl_targets(
+            cinesense_settings(), params["sources"], params["max_movies"], params["movies"]
+        )
         context["ti"].xcom_push(key="listing_failures", value=listed["failures"])
         return listed["movies"]
 

@@ -54,7 +54,7 @@ def test_crawl_reviews_maps_one_task_per_movie_and_announces_the_review_asset(
     assert dag["tasks"]["summarize"]["trigger_rule"].endswith("ALL_DONE")
     assert dag["tasks"]["publish"]["outlets"] == ["cinesense_reviews"]
     params = dag["params"]
-    assert set(params) == {"sources", "max_movies", "max_reviews"}
+    assert set(params) == {"sources", "max_movies", "movies", "max_reviews"}
     assert all(p["description"] for p in params.values())
     assert params["sources"]["default"] == ["megabox", "cgv"]
     assert params["sources"]["schema"]["items"]["enum"] == ["megabox", "cgv"]

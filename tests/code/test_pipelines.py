@@ -233,3 +233,17 @@ def test_slack_gets_the_text_and_errors_never_show_the_webhook(
     assert "sekret" not in str(unreachable.value) and unreachable.value.__cause__ is None
     with pytest.raises(NotificationError, match="not an http"):
         post_to_slack("sekret", "hello")
+
+
+def test_chosen_movies_replace_the_now_showing_lists(tmp_path: Path) -> None:
+    from cinesense.pipelines.crawl import list_crawl_targets
+
+    chosen = [
+        {"source": "megabox", "movie_id": "23001", "title": "푸른 항구의 여름"},
+        {"source": "cgv", "movie_id": "9"},
+    ]
+    listed = list_crawl_targets(Settings(home=tmp_path), ["megabox"], 5, only=chosen)
+    assert listed == {
+        "movies": [{"source": "megabox", "movie_id": "23001", "title": "푸른 항구의 여름"}],
+        "failures": {},
+    }

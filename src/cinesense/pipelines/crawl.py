@@ -19,12 +19,24 @@ CRAWL_STOPS = "pipelines/crawl_stops"
 
 
 def list_crawl_targets(
-    settings: Settings, sources: list[str], max_movies: int | None = None
+    settings: Settings,
+    sources: list[str],
+    max_movies: int | None = None,
+    only: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Movies now showing per source (``max_movies`` each) as crawl targets; a source
-    whose list cannot be read is reported in ``failures`` while the others go on."""
+    whose list cannot be read is reported in ``failures`` while the others go on.
+    ``only`` — chosen movies (``source``, ``movie_id``, optional ``title``), such as the
+    UI's "최신 리뷰 가져오기" sends — replaces the lists, for the chosen sources."""
     from cinesense.crawl.jobs import now_showing
 
+    if only:
+        chosen = [
+            {"source": m["source"], "movie_id": m["movie_id"], "title": m.get("title", "")}
+            for m in only
+            if m["source"] in sources
+        ]
+        return {"movies": chosen, "failures": {}}
     movies: list[dict[str, str]] = []
     failures: dict[str, str] = {}
     for source in sources:
