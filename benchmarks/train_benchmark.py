@@ -64,6 +64,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--base-dir",
+        type=Path,
+        default=None,
+        help="Fine-tune from this base (for example a pretraining checkpoint) instead of "
+        "the pretraining stage's output.",
+    )
+    parser.add_argument(
         "--stop-after",
         choices=["dataset", "pretrain", "finetune", "evaluate", "ship"],
         default="ship",
@@ -156,7 +163,7 @@ def stage_evaluate(
     log.info("evaluate: %.1f min", (time.monotonic() - started) / 60)
     (args.work_dir / "evaluation.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     model, baseline = report["model"], report["baseline"]
-    base_manifest = json.loads((base_dir / MANIFEST).read_text())
+    base_manifest = _base_progress(base_dir)
     train_manifest = json.loads((model_dir / TRAINING_MANIFEST).read_text())
     metrics = {
         "accuracy": round(model["accuracy"], 4),
@@ -203,6 +210,14 @@ def stage_ship(
     }
     shipped = write_shipped_bundle(args.work_dir / "serving", DEFAULT_MODEL, provenance)
     log.info("ship: %s (%s MB)", DEFAULT_MODEL, sum(shipped["sizes_mb"].values()))
+
+
+def _base_progress(base_dir: Path) -> dict[str, float]:
+    """Minutes and steps of a finished base, or of a pretraining checkpoint used as one."""
+    if (base_dir / MANIFEST).exists():
+        return json.loads((base_dir / MANIFEST).read_text())
+    checkpoint = json.loads((base_dir / "checkpoint.json").read_text())
+    return {"minutes": round(checkpoint["elapsed_s"] / 60, 2), "steps": checkpoint["step"]}
 
 
 def _size_mb(path: Path) -> float:
@@ -262,7 +277,7 @@ def main() -> None:
     dataset_dir = stage_dataset(args, settings)
     if args.stop_after == "dataset":
         return
-    base_dir = stage_pretrain(args, dataset_dir)
+    base_dir = args.base_dir or stage_pretrain(args, dataset_dir)
     if args.stop_after == "pretrain":
         return
     model_dir = stage_finetune(args, settings, dataset_dir, base_dir)
