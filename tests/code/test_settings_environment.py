@@ -51,3 +51,26 @@ def test_the_service_refuses_to_start(tmp_path: Path) -> None:
 
     with pytest.raises(SettingsError, match="CINESENSE_SERVE__ADMIN_API_KEY"):
         create_app(Settings(home=tmp_path, environment="production"))
+
+
+def test_every_stack_entrypoint_refuses_to_start_without_its_secrets(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CINESENSE_")},
+        "CINESENSE_HOME": str(tmp_path),
+        "CINESENSE_ENVIRONMENT": "production",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cinesense", "stack", "run", "mlflow"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "CINESENSE_STACK__MLFLOW_ADMIN_PASSWORD" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -481,7 +481,9 @@ def launch(settings: Settings, service: str) -> Launch:
 
 
 def run(settings: Settings, service: str) -> None:
-    """Become ``service`` (does not return), or run a one-shot step and return."""
+    """Become ``service`` (does not return), or run a one-shot step and return. Outside
+    development a service whose secrets are missing or placeholders does not start."""
+    settings.require_secrets(service)
     if service == OBJECTSTORE_INIT:
         create_buckets(settings, settings.stack.startup_timeout_s)
         return
