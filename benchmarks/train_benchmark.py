@@ -104,6 +104,7 @@ def stage_pretrain(args: argparse.Namespace, dataset_dir: Path) -> Path:
     settings = PretrainSettings(
         preset="small",
         epochs=10,
+        whole_word_mask=True,
         max_steps=args.pretrain_steps,
         max_minutes=None if args.pretrain_steps else args.pretrain_minutes,
     )

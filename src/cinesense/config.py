@@ -69,7 +69,9 @@ class PretrainSettings(BaseModel):
     )
     mlm_probability: float = Field(0.15, gt=0, lt=1)
     whole_word_mask: bool = Field(
-        True, description="Mask every piece of a word together (harder, better pretraining)."
+        False,
+        description="Mask every piece of a word together (a harder task for longer runs; "
+        "the tiny preset learns too little from it in a few epochs).",
     )
     checkpoint_every_minutes: float = Field(
         10.0,

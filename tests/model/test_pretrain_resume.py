@@ -43,8 +43,8 @@ def test_whole_word_masking_masks_every_piece_of_a_word(tmp_path, texts):
 
     from cinesense.model.pretrain import _encode, _padded_offsets, mlm_collator
 
-    settings = TINY_PRETRAIN.model_copy(update={"max_steps": 1})
-    pretrain(texts, tmp_path / "base", settings, progress=False)
+    settings = TINY_PRETRAIN.model_copy(update={"max_steps": 2, "whole_word_mask": True})
+    assert pretrain(texts, tmp_path / "base", settings, progress=False).steps == 2
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "base")
     examples = _encode(tokenizer, texts[:64], settings)
     collator = mlm_collator(tokenizer, 0.5, whole_word_mask=True)

@@ -263,6 +263,7 @@ def test_airflow_crawls_the_fake_site_and_scoring_follows(platform: Platform) ->
 
 
 def test_the_movie_page_shows_the_crawled_movie_in_chromium(platform: Platform) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     chromium = CrawlSettings().chromium_path
@@ -271,9 +272,24 @@ def test_the_movie_page_shows_the_crawled_movie_in_chromium(platform: Platform) 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
         try:
-            page = browser.new_page()
-            page.goto(f"{platform.door}/movie")
-            page.get_by_text("날짜별 긍정·부정 비율").wait_for(timeout=120_000)
+            page = browser.new_page(viewport={"width": 1400, "height": 2000})
+            # The app reuses API answers for CINESENSE_UI__CACHE_TTL_S (30 s): a page opened
+            # while scoring was finishing shows the movie unscored until a later load.
+            for _ in range(6):
+                page.goto(f"{platform.door}/movie")
+                page.get_by_text("리뷰 수").first.wait_for(timeout=120_000)
+                chart = page.get_by_text("날짜별 긍정·부정 비율")
+                try:
+                    chart.wait_for(timeout=20_000)
+                    break
+                except PlaywrightTimeout:
+                    time.sleep(15)
+            else:
+                page.screenshot(path=str(platform.home / "movie-page.png"), full_page=True)
+                pytest.fail(
+                    "the movie page never showed its scored reviews; page text:\n"
+                    + page.inner_text("body")[:2000]
+                )
         finally:
             browser.close()
 
