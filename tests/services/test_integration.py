@@ -89,11 +89,12 @@ def test_train_quantize_register_promote_and_predict_with_the_champion(tmp_path:
         assert bundle["served"] in {"int8", "fp32"}
 
         # The tiny model, trained in seconds on the bundled sample, does not beat the
-        # TF-IDF baseline there (about 0.76 against 0.82), so the gate rightly refuses
-        # it (test_registry tests that rule). To carry the flow past the gate, these
-        # registrations record a weak baseline instead.
+        # TF-IDF baseline there (at most about 0.76 against 0.82; two epochs can leave it
+        # at chance), so the gate rightly refuses it (test_registry tests that rule). To
+        # carry the flow past the gate, these registrations record a baseline that any
+        # model beats.
         weak = json.loads(report.read_text())
-        weak["baseline"]["accuracy"] = 0.5
+        weak["baseline"]["accuracy"] = 0.0
         weak_report = tmp_path / "weak-baseline.json"
         weak_report.write_text(json.dumps(weak, ensure_ascii=False))
 
