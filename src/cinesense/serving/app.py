@@ -62,9 +62,7 @@ def create_app(settings: Settings | None = None, source: ModelSource | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await manager.refresh()
         batcher.start()
-        background: list[asyncio.Task[Any]] = [
-            asyncio.create_task(asyncio.to_thread(keywords.warm))
-        ]
+        background: list[asyncio.Task[Any]] = [asyncio.create_task(asyncio.to_thread(keywords.get))]
         if not isinstance(source, DirectorySource):
             background.append(asyncio.create_task(manager.poll(limits.poll_interval_s)))
         log.info("service started", extra={"ready": manager.ready, "problem": manager.problem})

@@ -78,9 +78,6 @@ def build_router(limits: ServeSettings) -> APIRouter:
     return router
 
 
-WARM_UP_TEXTS = ["배우들 연기가 정말 좋았어요", "시간이 아까운 영화였다", "음악이 인상 깊었다"]
-
-
 class LazyKeywords:
     """Starts the morphology analyser (a JVM: seconds) once, off the request path."""
 
@@ -93,11 +90,6 @@ class LazyKeywords:
             if self._extractor is None:
                 self._extractor = KeywordExtractor()
             return self._extractor
-
-    def warm(self) -> None:
-        """Start the analyser and run it once: a fresh JVM's first calls are several times
-        slower than later ones, and the first user should not wait for that."""
-        self.get().top_keywords(WARM_UP_TEXTS, WARM_UP_TEXTS[::-1], 3)
 
 
 def prediction(served: ServedPrediction, uncertain_below: float) -> Prediction:
