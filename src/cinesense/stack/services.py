@@ -407,6 +407,11 @@ def ui(settings: Settings) -> Launch:
             "true",
             "--browser.gatherUsageStats",
             "false",
+            # the same upload limit as nginx's client_max_body_size; no developer toolbar
+            "--server.maxUploadSize",
+            str(settings.ui.upload_max_mb),
+            "--client.toolbarMode",
+            "viewer",
         ],
         {
             "CINESENSE_HOME": str(layout.home_dir(settings)),
