@@ -122,6 +122,15 @@ class TrainSettings(BaseModel):
     )
     eval_every_steps: int = Field(500, ge=1)
     early_stopping_patience: int = Field(3, ge=1)
+    wide_head_epochs: int = Field(
+        2,
+        ge=0,
+        le=50,
+        title="Wide n-gram head epochs",
+        description="After BERT, train a hashed token n-gram head beside it for this many "
+        "passes over all training reviews; it is kept only if it helps on validation "
+        "reviews. 0: BERT alone.",
+    )
     warmup_fraction: float = Field(0.06, ge=0, lt=1)
     seed: int = 13
 

@@ -3,7 +3,8 @@
 A few fields of :class:`~cinesense.config.TrainSettings` and
 :class:`~cinesense.config.PretrainSettings` may be chosen per run. Their name, type, bounds,
 title and help text come from the settings field; from them this module derives the CLI
-options (:func:`cli_options`) and the Airflow DAG Params (:func:`param_specs`), and every
+options (:func:`cli_options`), the Airflow DAG Params (:func:`param_specs`) and the REST
+API's request bodies (:func:`request_fields`), and every
 override is validated like an environment value
 (:func:`cinesense.pipelines.common.with_overrides`).
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, Union, get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from cinesense.config import PretrainSettings, TrainSettings
 from cinesense.errors import SettingsError
@@ -67,6 +68,20 @@ def param_specs(group: str) -> dict[str, dict[str, Any]]:
         schema["description"] += f" Empty: {env_name(group, name)}."
         specs[name] = {"default": None, **schema}
     return specs
+
+
+def request_fields(group: str) -> dict[str, Any]:
+    """``group``'s options as optional pydantic fields (for ``create_model``): the settings
+    field's type, bounds, title and help; ``None`` (left out) keeps the configured value."""
+    fields: dict[str, Any] = {}
+    for name in OPTIONS[group]:
+        info = GROUPS[group].model_fields[name]
+        kinds = [k for k in get_args(info.annotation) or (info.annotation,) if k is not type(None)]
+        (kind,) = kinds
+        constrained = Annotated[kind, *info.metadata] if info.metadata else kind
+        described = Field(None, title=info.title, description=info.description)
+        fields[name] = (Union[constrained, None], described)  # noqa: UP007
+    return fields
 
 
 def check_overrides(group: str, overrides: dict[str, Any]) -> None:

@@ -66,3 +66,22 @@ def test_the_cli_refuses_an_out_of_range_option(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     result = CliRunner().invoke(app, ["train", "--epochs", "1000"])
     assert result.exit_code == 2 and "--epochs" in result.output
+
+
+def test_the_api_train_job_body_is_the_settings_fields() -> None:
+    """``POST /v1/jobs/train`` takes the same options with the same bounds, all optional."""
+    from cinesense.serving.routers.jobs import TrainJob
+
+    properties = TrainJob.model_json_schema()["properties"]
+    for name in OPTIONS["train"]:
+        (variant,) = [v for v in properties[name]["anyOf"] if v["type"] != "null"]
+        expected = field_schema("train", name)
+        assert variant["type"] == expected["type"]
+        for bound in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            assert variant.get(bound) == expected.get(bound), (name, bound)
+        assert properties[name]["description"] == expected["description"]
+    assert TrainJob().model_dump(exclude_none=True) == {}
+    with pytest.raises(ValidationError):
+        TrainJob(epochs=0)
+    with pytest.raises(ValidationError):
+        TrainJob(unknown_option=1)

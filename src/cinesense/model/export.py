@@ -91,12 +91,11 @@ def build_serving_bundle(
 def export_onnx(predictor: TorchPredictor, path: Path) -> None:
     """PyTorch → ONNX (opset 17, dynamic batch and sequence axes)."""
     import torch
-    from transformers import AutoModelForSequenceClassification
+
+    from cinesense.model.wide import load_classifier
 
     # The classic attention graph is what ONNX Runtime's BERT fusions recognise.
-    model = AutoModelForSequenceClassification.from_pretrained(
-        predictor.model.name_or_path, attn_implementation="eager"
-    ).eval()
+    model = load_classifier(predictor.model.name_or_path, attn_implementation="eager").eval()
     sample = predictor.tokenizer(["영화 리뷰", "짧다"], padding=True, return_tensors="pt")
     with warnings.catch_warnings():
         # The TorchScript exporter warns about traced Python conditionals and its own

@@ -20,10 +20,11 @@ import logging
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -45,6 +46,15 @@ from cinesense.model.loop import (
 )
 from cinesense.model.predict import TorchPredictor
 from cinesense.model.rating import RatingCalibration
+from cinesense.model.wide import (
+    WideAndDeep,
+    WideConfig,
+    WideTraining,
+    binary_accuracy,
+    fit_mix,
+    train_wide_head,
+    wide_logits,
+)
 
 log = logging.getLogger(__name__)
 MAX_EVAL_REVIEWS = 8000
@@ -60,6 +70,7 @@ class TrainResult:
     minutes: float
     learning_rate: float
     history: list[dict[str, float]] = field(default_factory=list)
+    wide_head: dict[str, object] | None = None
 
 
 def default_learning_rate(hidden_size: int) -> float:
@@ -242,6 +253,9 @@ def finetune(
     bar.close()
     if stopping.best_state is not None:
         model.load_state_dict(stopping.best_state)
+    wide: dict[str, object] | None = None
+    if options.wide_head_epochs:
+        model, wide = _attach_wide_head(model, tokenizer, train, validation, label_map, options)
     result = TrainResult(
         out_dir,
         budget.step,
@@ -250,9 +264,48 @@ def finetune(
         budget.elapsed / 60,
         learning_rate,
         history,
+        wide,
     )
     _save(model, tokenizer, label_map, out_dir, settings, dataset, base, result)
     return result
+
+
+def _attach_wide_head(
+    model,
+    tokenizer,
+    train: EncodedReviews,
+    validation: pd.DataFrame,
+    label_map: LabelMap,
+    options: TrainSettings,
+):
+    """Train the wide n-gram head (:mod:`cinesense.model.wide`) and wrap the model with it
+    when a non-zero mix improves validation accuracy; otherwise keep BERT alone."""
+    texts = list(validation["text"])
+    ids = tokenizer(texts, truncation=True, max_length=options.max_length)["input_ids"]
+    labels = validation["label"].to_numpy()
+
+    def loss(logits, ratings, labels_):
+        return review_loss(logits, ratings, labels_, train.class_weights, label_map)
+
+    training = WideTraining(epochs=options.wide_head_epochs, seed=options.seed)
+    head, history = train_wide_head(
+        train, ids, labels, label_map, loss, training, WideConfig(), tokenizer.pad_token_id
+    )
+    predictor = TorchPredictor(model, tokenizer, label_map, None, options.max_length)
+    deep = predictor.logits(texts, options.eval_batch_size).astype(np.float64)
+    wide = wide_logits(head, ids, tokenizer.pad_token_id)
+    mix, accuracy = fit_mix(deep, wide, labels, label_map)
+    report = {
+        "mix": mix,
+        "kept": mix > 0,
+        "validation_accuracy_bert": round(binary_accuracy(deep, labels, label_map), 4),
+        "validation_accuracy_wide": round(binary_accuracy(wide, labels, label_map), 4),
+        "validation_accuracy_combined": round(accuracy, 4),
+        "epochs": history,
+        **asdict(WideConfig()),
+    }
+    log.info("wide head: %s", report)
+    return (WideAndDeep(model, head, mix) if mix > 0 else model), report
 
 
 def _checkpoint_record(budget: Budget, loss: float, accuracy: float) -> dict[str, float]:
@@ -308,6 +361,7 @@ def _save(
         "best_validation_accuracy": result.best_validation_accuracy,
         "minutes": round(result.minutes, 2),
         "history": result.history,
+        "wide_head": result.wide_head,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     calibration = _fit_rating_calibration(model, tokenizer, label_map, dataset, settings)

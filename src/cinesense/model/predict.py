@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
 from cinesense.errors import ModelError
 from cinesense.model.heads import LabelMap, expected_rating, positive_probability
 from cinesense.model.rating import CALIBRATION_FILE, RatingCalibration
+from cinesense.model.wide import load_classifier
 from cinesense.text import normalize_review
 
 REQUIRED_FILES = ("config.json", "label_map.json", CALIBRATION_FILE)
@@ -58,7 +59,7 @@ class TorchPredictor:
                 f"{directory} is not a cinesense model directory (missing {', '.join(missing)}). "
                 "Train one with `cinesense train`."
             )
-        model = AutoModelForSequenceClassification.from_pretrained(directory)
+        model = load_classifier(directory)
         tokenizer = AutoTokenizer.from_pretrained(directory)
         return cls(
             model,

@@ -7,15 +7,16 @@ crawl of one movie is open to every UI user (nginx rate-limits ``/api/``).
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException
 
 from cinesense.airflow_api import RUN_STATES_DONE, AirflowClient, AirflowError
 from cinesense.config import Settings
+from cinesense.options import request_fields
+from cinesense.serving.routers.deps import check_admin
 from cinesense.serving.routers.read import MOVIE_ID, SettingsDep
 
 router = APIRouter()
@@ -30,15 +31,15 @@ class CrawlJob(BaseModel):
     max_reviews: int | None = Field(500, ge=1, le=100_000)
 
 
-class TrainJob(BaseModel):
-    """The ``train_model`` DAG's Params; unset fields keep the DAG's defaults."""
+TrainOptions = create_model(
+    "TrainOptions", __config__=ConfigDict(extra="forbid"), **request_fields("train")
+)
 
-    model_config = ConfigDict(extra="forbid")
-    base_model: str | None = Field(None, min_length=1, max_length=200)
-    epochs: float | None = Field(None, gt=0, le=100)
-    learning_rate: float | None = Field(None, gt=0, le=0.1)
-    max_train_samples: int | None = Field(None, ge=1)
-    max_minutes: float | None = Field(None, gt=0, le=1440)
+
+class TrainJob(TrainOptions):  # type: ignore[misc,valid-type]
+    """The ``train_model`` DAG's Params; unset fields keep the DAG's defaults. The training
+    options and their bounds come from the settings (:mod:`cinesense.options`)."""
+
     include_crawled: bool | None = None
     promotion_margin: float | None = Field(None, ge=0, le=0.5)
 
@@ -74,7 +75,7 @@ def train(
     job: TrainJob, settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None
 ) -> JobRun:
     """Admin: ask Airflow to run ``train_model`` with these Params."""
-    _require_admin(settings, x_api_key)
+    check_admin(settings, x_api_key)
     conf = job.model_dump(exclude_none=True)
     dag_id = settings.airflow.train_dag_id
     return _answer("train", dag_id, _airflow(settings, lambda c: c.trigger(dag_id, conf)))
@@ -111,13 +112,3 @@ def _answer(job: str, dag_id: str, run: dict[str, Any]) -> JobRun:
         done=state in RUN_STATES_DONE,
         airflow_path=f"dags/{dag_id}/runs/{run_id}",
     )
-
-
-def _require_admin(settings: Settings, offered: str | None) -> None:
-    key = settings.serve.admin_api_key
-    if key is None:
-        raise HTTPException(
-            403, "Admin actions are disabled: set CINESENSE_SERVE__ADMIN_API_KEY to enable them."
-        )
-    if offered is None or not secrets.compare_digest(offered, key.get_secret_value()):
-        raise HTTPException(401, "Missing or wrong X-API-Key header (admin key).")
