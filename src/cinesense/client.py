@@ -111,6 +111,10 @@ class CinesenseClient:
         movies: list[dict[str, Any]] = self._json("GET", "/v1/movies", params=params)["movies"]
         return movies
 
+    def now_showing(self, query: str = "", source: str | None = None) -> dict[str, Any]:
+        params = {"q": query, **({"source": source} if source else {})}
+        return self._json("GET", "/v1/now-showing", params=params)
+
     def movie(
         self, source: str, movie_id: str, page: int = 1, page_size: int = 50, order: str = "newest"
     ) -> dict[str, Any]:

@@ -123,7 +123,7 @@ class TrainSettings(BaseModel):
     eval_every_steps: int = Field(500, ge=1)
     early_stopping_patience: int = Field(3, ge=1)
     wide_head_epochs: int = Field(
-        2,
+        1,
         ge=0,
         le=50,
         title="Wide n-gram head epochs",

@@ -41,7 +41,8 @@ def api_state(api_url: str) -> dict[str, Any]:
 
 @st.cache_data(ttl=_TTL, show_spinner=False)
 def cached(api_url: str, call: str, *args: Any) -> Any:
-    """A read call of the client (``movies``, ``movie``, ``models``, ``limits``), cached."""
+    """A read call of the client (``movies``, ``movie``, ``now_showing``, ``models``,
+    ``limits``), cached."""
     with CinesenseClient(api_url, timeout_s=options().timeout_s) as api:
         return getattr(api, call)(*args)
 

@@ -12,17 +12,119 @@ st.title("영화 분석")
 webui.banner(needs_model=False)
 settings = webui.options()
 
+
+def request_crawl(source: str, movie_id: str, title: str) -> None:
+    """Ask Airflow (through the API) to crawl one movie; the status below follows the run."""
+    try:
+        with webui.client() as api:
+            started = api.crawl(source, movie_id, title)
+    except ApiError as error:
+        if error.status in (403, 401):
+            st.error(f"**수집을 요청할 권한이 없습니다.** {error.message}")
+        elif error.status in (0, 502, 503):
+            st.error(f"**Airflow에 요청할 수 없습니다.** {error.message}")
+        else:
+            webui.show_api_error(error, "수집 요청")
+    else:
+        st.session_state["crawl_run"] = {"run_id": started["run_id"], "title": title or movie_id}
+
+
+@st.fragment(run_every=3)
+def crawl_status() -> None:
+    run = st.session_state.get("crawl_run")
+    if not run:
+        return
+    try:
+        with webui.client() as api:
+            state = api.job("crawl", run["run_id"])
+    except ApiError as error:
+        webui.show_api_error(error, "수집 상태 확인")
+        return
+    if state["done"]:
+        st.session_state.pop("crawl_run")
+        webui.cached.clear()
+        st.session_state["crawl_outcome"] = (
+            ("success", f"「{run['title']}」의 최신 리뷰를 가져왔습니다.")
+            if state["state"] == "success"
+            else (
+                "error",
+                f"「{run['title']}」 수집 실행이 실패했습니다 ({state['state']}). "
+                "Airflow에서 로그를 확인하세요.",
+            )
+        )
+        st.rerun()
+    st.info(
+        f"「{run['title']}」 Airflow 수집 실행 `{run['run_id']}`: **{state['state']}** "
+        "… 3초마다 확인합니다."
+    )
+
+
+def now_showing_search() -> None:
+    """Search the sites' now-showing lists (as the last crawl read them) and crawl a pick."""
+    query = st.text_input(
+        "상영작 제목", key="showing_query", placeholder="상영 중인 영화 제목 일부를 입력하세요"
+    )
+    try:
+        found = webui.cached(settings.api_url, "now_showing", query.strip())
+    except ApiError as error:
+        webui.show_api_error(error, "상영작 검색")
+        return
+    if not found["fetched_at"]:
+        st.info(
+            "상영작 목록이 아직 없습니다. Airflow의 `crawl_reviews` DAG가 사이트의 상영작 "
+            "목록을 읽을 때 저장합니다 (정해진 시각에 자동으로, 또는 Airflow에서 직접 실행)."
+        )
+        return
+    read_at = ", ".join(
+        f"{SOURCES.get(source, source)} {pd.Timestamp(at).tz_convert('Asia/Seoul'):%m-%d %H:%M}"
+        for source, at in found["fetched_at"].items()
+    )
+    st.caption(f"상영작 목록 기준 시각 (KST): {read_at}")
+    if not found["movies"]:
+        st.warning("검색 결과가 없습니다.")
+        return
+    table = pd.DataFrame(found["movies"])
+    st.dataframe(
+        table.assign(사이트=table["source"].map(SOURCES)).rename(
+            columns={
+                "title": "제목",
+                "release_date": "개봉일",
+                "rank": "예매 순위",
+                "crawled_reviews": "수집된 리뷰",
+            }
+        )[["제목", "사이트", "개봉일", "예매 순위", "수집된 리뷰"]],
+        hide_index=True,
+    )
+    pick = st.selectbox(
+        "리뷰를 가져올 영화",
+        found["movies"],
+        format_func=lambda m: f"{m['title']} · {SOURCES[m['source']]}",
+        key="showing_pick",
+    )
+    if st.button("이 영화 리뷰 가져오기", icon=":material/download:", key="showing_crawl"):
+        request_crawl(pick["source"], pick["movie_id"], pick["title"])
+
+
 try:
     movies = webui.cached(settings.api_url, "movies")
 except ApiError as error:
     webui.show_api_error(error, "영화 목록 읽기")
     st.stop()
 
+if outcome := st.session_state.pop("crawl_outcome", None):
+    kind, message = outcome
+    (st.success if kind == "success" else st.error)(message)
+with st.expander(
+    "상영작 검색 · 새 영화 리뷰 가져오기", expanded=not movies, icon=":material/search:"
+):
+    now_showing_search()
+crawl_status()
+
 if not movies:
     st.info(
-        "**아직 수집된 영화가 없습니다.** Airflow에서 `crawl_reviews` DAG를 실행하거나, "
-        "서버에서 `cinesense crawl now-showing --source megabox --crawl`을 실행하면 "
-        "상영 중인 영화의 리뷰가 수집되고, `score_reviews`가 점수를 매깁니다.",
+        "**아직 수집된 영화가 없습니다.** 위에서 상영작을 찾아 리뷰를 가져오거나, Airflow에서 "
+        "`crawl_reviews` DAG를 실행하세요 (서버에서는 `cinesense crawl now-showing --source "
+        "megabox --crawl`). 수집이 끝나면 `score_reviews`가 점수를 매깁니다.",
         icon=":material/inbox:",
     )
     st.stop()
@@ -31,7 +133,7 @@ left, middle = st.columns([1, 3])
 source = left.selectbox(
     "사이트", ["전체", *SOURCES], format_func=lambda s: SOURCES.get(s, s), key="movie_source"
 )
-query = middle.text_input("영화 제목 검색", placeholder="제목 일부를 입력하세요")
+query = middle.text_input("영화 제목 검색", placeholder="제목 일부를 입력하세요", key="movie_query")
 chosen = sorted(
     (
         m
@@ -76,47 +178,12 @@ last = (
 )
 st.caption(f"마지막 수집: {last:%Y-%m-%d %H:%M} (KST)" if last is not None else "수집 시각 없음")
 
-
-@st.fragment(run_every=3)
-def crawl_status() -> None:
-    run = st.session_state.get("crawl_run")
-    if not run or run.get("movie") != key:
-        return
-    try:
-        with webui.client() as api:
-            state = api.job("crawl", run["run_id"])
-    except ApiError as error:
-        webui.show_api_error(error, "수집 상태 확인")
-        return
-    if state["done"]:
-        st.session_state.pop("crawl_run")
-        webui.cached.clear()
-        if state["state"] == "success":
-            st.success("최신 리뷰를 가져왔습니다.")
-        else:
-            st.error(f"수집 실행이 실패했습니다 ({state['state']}). Airflow에서 로그를 확인하세요.")
-        st.rerun()
-    st.info(f"Airflow 수집 실행 `{run['run_id']}`: **{state['state']}** … 3초마다 확인합니다.")
-
-
 if st.button(
     "최신 리뷰 가져오기",
     icon=":material/refresh:",
     help="Airflow에 이 영화의 리뷰 수집(crawl_reviews)을 요청합니다",
 ):
-    try:
-        with webui.client() as api:
-            started = api.crawl(movie["source"], movie["movie_id"], movie["title"] or "")
-    except ApiError as error:
-        if error.status in (403, 401):
-            st.error(f"**수집을 요청할 권한이 없습니다.** {error.message}")
-        elif error.status in (0, 502, 503):
-            st.error(f"**Airflow에 요청할 수 없습니다.** {error.message}")
-        else:
-            webui.show_api_error(error, "수집 요청")
-    else:
-        st.session_state["crawl_run"] = {"run_id": started["run_id"], "movie": key}
-crawl_status()
+    request_crawl(movie["source"], movie["movie_id"], movie["title"] or "")
 
 if not info["scored_reviews"]:
     st.info(

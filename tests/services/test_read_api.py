@@ -110,6 +110,24 @@ def test_unknown_movies_and_bad_ids(client: TestClient) -> None:
     assert client.get("/v1/movies/megabox/26000100", params={"page_size": 0}).status_code == 422
 
 
+def test_now_showing_search_reads_the_lists_the_crawl_saved(client: TestClient) -> None:
+    from cinesense.pipelines.crawl import list_crawl_targets
+
+    assert client.get("/v1/now-showing").json() == {"movies": [], "fetched_at": {}}
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    targets = list_crawl_targets(settings, ["megabox"], max_movies=1)
+    assert len(targets["movies"]) == 1  # the crawl takes one; the whole list is kept
+
+    listed = client.get("/v1/now-showing").json()
+    assert set(listed["fetched_at"]) == {"megabox"} and len(listed["movies"]) > 1
+    crawled = {m["movie_id"]: m["crawled_reviews"] for m in listed["movies"]}
+    assert crawled["26000100"] > 0 and 0 in crawled.values()
+    found = client.get("/v1/now-showing", params={"q": "푸른 항구"}).json()["movies"]
+    assert [m["title"] for m in found] == ["푸른 항구의 여름"]
+    assert client.get("/v1/now-showing", params={"source": "cgv"}).json()["movies"] == []
+    assert client.get("/v1/now-showing", params={"q": "x" * 101}).status_code == 422
+
+
 def test_models_for_a_bundle(client: TestClient) -> None:
     body = client.get("/v1/models").json()
     assert body["registry"] is False and body["champion"] == "local"
@@ -119,7 +137,7 @@ def test_models_for_a_bundle(client: TestClient) -> None:
 
 def test_openapi_documents_the_new_endpoints(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/v1/movies", "/v1/movies/{source}/{movie_id}", "/v1/models"):
+    for path in ("/v1/movies", "/v1/movies/{source}/{movie_id}", "/v1/models", "/v1/now-showing"):
         assert "get" in paths[path]
     assert "post" in paths["/v1/jobs/crawl"] and "post" in paths["/v1/jobs/train"]
     assert "get" in paths["/v1/jobs/{job}/{run_id}"]

@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from cinesense.crawl.fakesite import FakeSite
+from cinesense.pipelines.crawl import list_crawl_targets
 from tests.crawl_support import crawl_settings
 from tests.servers import free_port
 from tests.ui_stack import ROOT, api_server, populate
@@ -27,7 +28,9 @@ def api(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) -> Iterator
     """Crawled and scored movies; Airflow configured but not running (a closed port)."""
     home = tmp_path_factory.mktemp("ui-home")
     with FakeSite() as site:
-        populate(crawl_settings(home, site.url), site.url, tiny_bundle)
+        settings = crawl_settings(home, site.url)
+        populate(settings, site.url, tiny_bundle)
+        list_crawl_targets(settings, ["megabox"], max_movies=1)  # saves the now-showing list
     with api_server(
         home,
         tiny_bundle,
@@ -184,9 +187,9 @@ def test_movie_page_shows_a_scored_movie(api: str, monkeypatch: pytest.MonkeyPat
 
 def test_movie_not_scored_yet_says_so(api: str, monkeypatch: pytest.MonkeyPatch) -> None:
     app = page(api, monkeypatch, "movie")
-    options = app.selectbox[1].options
-    index = next(i for i, option in enumerate(options) if "지난 겨울의 노래" in option)
-    app.selectbox[1].select_index(index).run()
+    pick = app.selectbox(key="movie_pick")
+    index = next(i for i, option in enumerate(pick.options) if "지난 겨울의 노래" in option)
+    pick.select_index(index).run()
     assert not app.exception, app.exception
     assert app.header[0].value == "지난 겨울의 노래"
     assert "아직 모델이 점수를 매기지 않았습니다" in texts(app.info)
@@ -202,12 +205,29 @@ def test_fetch_latest_reviews_when_airflow_is_down(
     assert "Airflow에 요청할 수 없습니다" in error and "cannot be reached" in error
 
 
+def test_now_showing_search_finds_a_movie_and_asks_airflow_for_it(
+    api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = page(api, monkeypatch, "movie")
+    app.text_input(key="showing_query").input("항구").run()
+    assert not app.exception, app.exception
+    assert "상영작 목록 기준 시각" in texts(app.caption)
+    pick = app.selectbox(key="showing_pick")
+    assert [option.split(" · ")[0] for option in pick.options] == ["푸른 항구의 여름"]
+    app.text_input(key="showing_query").input("없는 영화 제목").run()
+    assert "검색 결과가 없습니다" in texts(app.warning)
+    app.text_input(key="showing_query").input("").run()
+    app.button(key="showing_crawl").click().run()
+    assert "Airflow에 요청할 수 없습니다" in texts(app.error)
+
+
 def test_no_crawled_movies_says_how_to_crawl(
     empty_api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = page(empty_api, monkeypatch, "movie")
     info = texts(app.info)
     assert "아직 수집된 영화가 없습니다" in info and "crawl_reviews" in info
+    assert "상영작 목록이 아직 없습니다" in info
 
 
 # --- 모델 ----------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def load_classifier(directory: str | Path, **options):
 
 @dataclass(frozen=True)
 class WideTraining:
-    epochs: int = 2
+    epochs: int = 1
     batch_size: int = 256
     learning_rate: float = 0.02
     seed: int = 13

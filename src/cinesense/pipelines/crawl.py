@@ -41,14 +41,26 @@ def list_crawl_targets(
     failures: dict[str, str] = {}
     for source in sources:
         try:
-            listed = now_showing(settings, source)[:max_movies]
+            showing = now_showing(settings, source)
         except CrawlerError as error:
             log.error("%s", error)
             failures[source] = str(error)
             continue
+        _keep_listing(settings, source, showing)
+        listed = showing[:max_movies]
         log.info("%s: %d movies now showing to crawl", source, len(listed))
         movies.extend({"source": source, "movie_id": m.movie_id, "title": m.title} for m in listed)
     return {"movies": movies, "failures": failures}
+
+
+def _keep_listing(settings: Settings, source: str, showing: list[Any]) -> None:
+    """Save the list for the UI's search; the crawl goes on if the store refuses it."""
+    from cinesense.crawl.catalog import save_listing
+
+    try:
+        save_listing(open_store(settings), source, showing)
+    except CinesenseError as error:
+        log.warning("%s: the now-showing list was not saved for search: %s", source, error)
 
 
 def crawl_target(

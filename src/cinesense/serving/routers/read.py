@@ -137,6 +137,23 @@ class ModelsResponse(BaseModel):
     history: list[HistoryEvent]
 
 
+class ShowingMovie(BaseModel):
+    source: str
+    movie_id: str
+    title: str
+    release_date: str | None = Field(description="YYYYMMDD, where the site gives it.")
+    rank: int | None = Field(description="The site's order (booking rank).")
+    booking_rate: float | None
+    crawled_reviews: int = Field(description="Its reviews in the review store (0: not crawled).")
+
+
+class NowShowingResponse(BaseModel):
+    movies: list[ShowingMovie]
+    fetched_at: dict[str, datetime] = Field(
+        description="When each source's list was read (by the crawl_reviews DAG)."
+    )
+
+
 # --- movies --------------------------------------------------------------------------
 
 
@@ -147,6 +164,32 @@ def movies(
     """Crawled movies with their titles, review counts and score aggregates."""
     stored, aggregates = _movie_tables(settings, source)
     return MoviesResponse(movies=[_summary(row, aggregates) for row in _records(stored)])
+
+
+@router.get("/v1/now-showing", tags=["movies"])
+def now_showing(
+    settings: SettingsDep,
+    q: Annotated[str, Query(max_length=100, description="Part of the title.")] = "",
+    source: Annotated[SOURCE | None, Query()] = None,
+) -> NowShowingResponse:
+    """Search the movies now showing, as the last crawl read the sites' lists (the service
+    itself never crawls); each says how many of its reviews are stored."""
+    from cinesense.crawl.catalog import read_listings, search
+    from cinesense.crawl.jobs import list_movies
+    from cinesense.storage import open_store
+
+    listings = _guard(lambda: read_listings(open_store(settings)))
+    stored = _guard(lambda: list_movies(settings, source))
+    counts = {(r["source"], r["movie_id"]): int(r["reviews"]) for r in _records(stored)}
+    return NowShowingResponse(
+        movies=[
+            ShowingMovie(
+                **movie, crawled_reviews=counts.get((movie["source"], movie["movie_id"]), 0)
+            )
+            for movie in search(listings, q, source)
+        ],
+        fetched_at={name: listing["fetched_at"] for name, listing in listings.items()},
+    )
 
 
 @router.get(
