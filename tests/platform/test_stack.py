@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,8 +263,10 @@ def test_airflow_crawls_the_fake_site_and_scoring_follows(platform: Platform) ->
     _wait("score_reviews after the review asset", scored, timeout=900)
 
 
-def test_the_movie_page_shows_the_crawled_movie_in_chromium(platform: Platform) -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+@contextmanager
+def _browser(platform: Platform, **context: Any) -> Iterator[Any]:
+    """A page of Debian's Chromium (Playwright, no browser download); a screenshot of the
+    last page lands in the stack's home when the test fails."""
     from playwright.sync_api import sync_playwright
 
     chromium = CrawlSettings().chromium_path
@@ -271,27 +274,50 @@ def test_the_movie_page_shows_the_crawled_movie_in_chromium(platform: Platform) 
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        page = browser.new_context(viewport={"width": 1400, "height": 2000}, **context).new_page()
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2000})
-            # The app reuses API answers for CINESENSE_UI__CACHE_TTL_S (30 s): a page opened
-            # while scoring was finishing shows the movie unscored until a later load.
-            for _ in range(6):
-                page.goto(f"{platform.door}/movie")
-                page.get_by_text("리뷰 수").first.wait_for(timeout=120_000)
-                chart = page.get_by_text("날짜별 긍정·부정 비율")
-                try:
-                    chart.wait_for(timeout=20_000)
-                    break
-                except PlaywrightTimeout:
-                    time.sleep(15)
-            else:
-                page.screenshot(path=str(platform.home / "movie-page.png"), full_page=True)
-                pytest.fail(
-                    "the movie page never showed its scored reviews; page text:\n"
-                    + page.inner_text("body")[:2000]
-                )
+            yield page
+        except BaseException:
+            page.screenshot(path=str(platform.home / "failed-page.png"), full_page=True)
+            raise
         finally:
             browser.close()
+
+
+def test_the_movie_page_shows_the_crawled_movie_in_chromium(platform: Platform) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with _browser(platform) as page:
+        # The app reuses API answers for CINESENSE_UI__CACHE_TTL_S (30 s): a page opened
+        # while scoring was finishing shows the movie unscored until a later load.
+        for _ in range(6):
+            page.goto(f"{platform.door}/movie")
+            page.get_by_text("리뷰 수").first.wait_for(timeout=120_000)
+            try:
+                page.get_by_text("날짜별 긍정·부정 비율").wait_for(timeout=20_000)
+                break
+            except PlaywrightTimeout:
+                time.sleep(15)
+        else:
+            pytest.fail(
+                "the movie page never showed its scored reviews; page text:\n"
+                + page.inner_text("body")[:2000]
+            )
+
+
+def test_the_movie_page_crawls_a_showing_movie_and_follows_the_run(platform: Platform) -> None:
+    """Search the now-showing list the crawl saved, ask for a movie the crawl skipped, and
+    watch the page follow the Airflow run to its end."""
+    with _browser(platform) as page:
+        page.goto(f"{platform.door}/movie")
+        page.get_by_text("상영작 검색 · 새 영화 리뷰 가져오기").click()
+        search = page.get_by_label("상영작 제목")
+        search.fill("도서관")
+        search.press("Enter")
+        page.get_by_text("조용한 도서관 · 메가박스").wait_for(timeout=60_000)
+        page.get_by_role("button", name="이 영화 리뷰 가져오기").click()
+        page.get_by_text("Airflow 수집 실행").wait_for(timeout=60_000)
+        page.get_by_text("「조용한 도서관」의 최신 리뷰를 가져왔습니다").wait_for(timeout=600_000)
 
 
 def test_training_from_the_rest_api_records_its_gate_decision_in_mlflow(
@@ -317,6 +343,18 @@ def test_training_from_the_rest_api_records_its_gate_decision_in_mlflow(
     model = httpx.get(f"{platform.door}/api/v1/model", timeout=30)
     assert model.status_code == 200
 
+    decision = {"promoted": "승격", "rejected": "탈락"}[tags["gate.decision"]]
+    with _browser(platform) as page:
+        page.goto(f"{platform.door}/model")
+        page.get_by_text("버전 기록").first.wait_for(timeout=120_000)
+        assert decision in page.inner_text("body")
+    password = platform.secrets["CINESENSE_STACK__MLFLOW_ADMIN_PASSWORD"]
+    credentials = {"http_credentials": {"username": "admin", "password": password}}
+    experiment = runs["experiment"]["experiment_id"]
+    with _browser(platform, **credentials) as page:
+        page.goto(f"{platform.door}/mlflow/#/experiments/{experiment}")
+        page.get_by_text("default-champion").first.wait_for(timeout=120_000)
+
 
 def test_a_killed_service_is_reported_and_restarted(platform: Platform) -> None:
     pid = int(platform.make("status").stdout.split("api ", 1)[1].split("pid ")[1].split(",")[0])
@@ -341,6 +379,14 @@ def test_without_the_object_store_the_api_serves_and_a_crawl_fails(platform: Pla
         airflow = Airflow(platform)
         run = airflow.trigger("crawl_reviews", {"sources": ["megabox"], "max_movies": 1})
         assert airflow.finished("crawl_reviews", run) == "failed"
+        search = "/api/2.0/mlflow/model-versions/search"
+        versions = len(
+            _mlflow(platform, search, filter="name='cinesense-sentiment'")["model_versions"]
+        )
+        training = airflow.trigger("train_model", {"epochs": 1, "max_train_samples": 500})
+        assert airflow.finished("train_model", training, timeout=1200) == "failed"
+        after = _mlflow(platform, search, filter="name='cinesense-sentiment'")["model_versions"]
+        assert len(after) == versions  # nothing registered from a run that could not finish
     finally:
         subprocess.run([*ctl, "start", "storage:objectstore"], check=True, capture_output=True)
 
