@@ -38,6 +38,17 @@ def test_a_checkpoint_from_other_settings_is_not_resumed(tmp_path, texts):
     assert pretrain(texts, tmp_path / "base", other, progress=False).steps == 3
 
 
+def test_a_run_goes_on_with_another_masking(tmp_path, texts):
+    """Masking shapes neither the model nor the tokenizer: a run started with whole-word
+    masking may continue with token masking from its checkpoint."""
+    settings = TINY_PRETRAIN.model_copy(update={"max_steps": 3, "whole_word_mask": True})
+    pretrain(texts, tmp_path / "base", settings, progress=False)
+    tokens = settings.model_copy(update={"max_steps": 5, "whole_word_mask": False})
+    assert pretrain(texts, tmp_path / "base", tokens, progress=False).steps == 5
+    manifest = json.loads((tmp_path / "base" / "cinesense_manifest.json").read_text())
+    assert manifest["settings"]["whole_word_mask"] is False
+
+
 def test_whole_word_masking_masks_every_piece_of_a_word(tmp_path, texts):
     from transformers import AutoTokenizer
 

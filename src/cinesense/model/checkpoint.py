@@ -2,7 +2,8 @@
 
 A checkpoint belongs to one run: the same texts (fingerprint) and the same model-shaping
 settings. The budget settings (``epochs``, ``max_steps``, ``max_minutes``) may change
-between sittings, which is how a finished run is extended.
+between sittings, which is how a finished run is extended, and so may the masking (a run
+stuck on whole-word masking can go on with token masking from where it is).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "training_state.pt"
 META_FILE = "checkpoint.json"
 BUDGET_FIELDS = {"epochs", "max_steps", "max_minutes", "checkpoint_every_minutes"}
+MASKING_FIELDS = {"whole_word_mask"}
 
 
 @dataclass
@@ -42,7 +44,7 @@ class PretrainCheckpoint:
         self.directory = directory
         self.identity = {
             "data_fingerprint": fingerprint,
-            "settings": settings.model_dump(exclude=BUDGET_FIELDS),
+            "settings": settings.model_dump(exclude=BUDGET_FIELDS | MASKING_FIELDS),
         }
 
     def load(self) -> ResumeState | None:
@@ -50,12 +52,20 @@ class PretrainCheckpoint:
         if not meta_path.exists():
             return None
         meta = json.loads(meta_path.read_text())
-        if meta["identity"] != self.identity:
+        identity = meta["identity"]
+        masking = {
+            k: identity["settings"].pop(k) for k in MASKING_FIELDS if k in identity["settings"]
+        }
+        if identity != self.identity:
             log.warning(
                 "ignoring the checkpoint in %s: it was made from other data or settings",
                 self.directory,
             )
             return None
+        if masking:
+            log.info(
+                "the checkpoint was trained with %s; resuming with the current masking", masking
+            )
         state = torch.load(self.directory / STATE_FILE, weights_only=True)
         return ResumeState(
             model=BertForMaskedLM.from_pretrained(self.directory),
