@@ -196,6 +196,7 @@ def stage_evaluate(
         "test_rated_reviews": model["test_rated_reviews"],
         "test_movies": model["test_movies"],
         "train_reviews": dataset.manifest.sizes["train"],
+        **_wide_figures(train_manifest.get("wide_head")),
     }
     write_entry("train", metrics, threads=args.threads)
     write_markdown(metrics, report)
@@ -225,6 +226,18 @@ def _base_progress(base_dir: Path) -> dict[str, float]:
         return json.loads((base_dir / MANIFEST).read_text())
     checkpoint = json.loads((base_dir / "checkpoint.json").read_text())
     return {"minutes": round(checkpoint["elapsed_s"] / 60, 2), "steps": checkpoint["step"]}
+
+
+def _wide_figures(wide: dict | None) -> dict[str, float]:
+    """Validation accuracy of BERT alone, the wide head alone and the two mixed."""
+    if not wide:
+        return {}
+    return {
+        "wide_head_mix": wide["mix"],
+        "validation_accuracy_bert": wide["validation_accuracy_bert"],
+        "validation_accuracy_wide": wide["validation_accuracy_wide"],
+        "validation_accuracy_combined": wide["validation_accuracy_combined"],
+    }
 
 
 def _size_mb(path: Path) -> float:
@@ -268,9 +281,21 @@ def write_markdown(metrics: dict[str, float | int], report: dict[str, object]) -
         f"Pretraining {metrics['pretrain_minutes']} min ({metrics['pretrain_steps']} steps); "
         f"fine-tuning {metrics['finetune_minutes']} min ({metrics['finetune_steps']} steps).",
         "Behaviour by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in behaviour.items()) + ".",
+        *_wide_line(metrics),
         "",
     ]
     update_markdown("train", lines)
+
+
+def _wide_line(metrics: dict[str, float | int]) -> list[str]:
+    if "wide_head_mix" not in metrics:
+        return []
+    return [
+        f"Wide n-gram head: mixed in at weight {metrics['wide_head_mix']}; validation accuracy "
+        f"BERT alone {metrics['validation_accuracy_bert']}, wide head alone "
+        f"{metrics['validation_accuracy_wide']}, together "
+        f"{metrics['validation_accuracy_combined']}."
+    ]
 
 
 def main() -> None:
