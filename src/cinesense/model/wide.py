@@ -79,7 +79,7 @@ class WideAndDeep(torch.nn.Module):
         super().__init__()
         self.bert = bert
         self.wide = wide
-        self.register_buffer("mix", torch.tensor(float(mix)))
+        self.mix = float(mix)
 
     @property
     def config(self):
@@ -99,7 +99,7 @@ class WideAndDeep(torch.nn.Module):
         self.bert.save_pretrained(directory)
         weights = {"table": self.wide.table.weight.detach(), "bias": self.wide.bias.detach()}
         save_file(weights, str(Path(directory) / WIDE_WEIGHTS))
-        config = {**asdict(self.wide.config), "mix": float(self.mix)}
+        config = {**asdict(self.wide.config), "mix": self.mix}
         (Path(directory) / WIDE_CONFIG).write_text(json.dumps(config, indent=2))
 
 

@@ -36,7 +36,7 @@ TrainOptions = create_model(
 )
 
 
-class TrainJob(TrainOptions):  # type: ignore[misc,valid-type]
+class TrainJob(TrainOptions):
     """The ``train_model`` DAG's Params; unset fields keep the DAG's defaults. The training
     options and their bounds come from the settings (:mod:`cinesense.options`)."""
 
