@@ -20,6 +20,7 @@ import pytest
 
 from cinesense.config import CrawlSettings
 from cinesense.crawl.fakesite import FakeSite
+from cinesense.pipelines.crawl import list_crawl_targets
 from tests.crawl_support import crawl_settings
 from tests.servers import free_port
 from tests.ui_stack import api_server, nginx_server, populate, streamlit_server
@@ -42,7 +43,9 @@ def front_door(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) -> I
         pytest.skip("nginx is not installed (apt-get install nginx; .ci/run installs it)")
     home = tmp_path_factory.mktemp("ui-browser")
     with FakeSite() as site:
-        populate(crawl_settings(home, site.url), site.url, tiny_bundle)
+        settings = crawl_settings(home, site.url)
+        populate(settings, site.url, tiny_bundle)
+        list_crawl_targets(settings, ["megabox"], max_movies=1)  # saves the now-showing list
     with ExitStack() as stack:
         api = stack.enter_context(api_server(home, tiny_bundle, home / "api.log"))
         ui = stack.enter_context(streamlit_server(api, home / "streamlit.log"))
@@ -157,6 +160,20 @@ def test_movie_page_with_crawled_and_scored_reviews(
     )
     assert charts.count() >= 4  # labels over time, ratings, keywords (positive, negative)
     shoot(page, shots / "movie.png")
+
+
+def test_movie_page_searches_the_now_showing_list(
+    front_door: str, page: Any, shots: Path
+) -> None:
+    page.goto(front_door + "/movie")
+    page.get_by_text("상영작 검색 · 새 영화 리뷰 가져오기").click()
+    search = page.get_by_label("상영작 제목")
+    search.fill("도서관")
+    search.press("Enter")
+    page.get_by_text("상영작 목록 기준 시각").wait_for()  # the pick itself: test_ui_pages
+    page.get_by_role("button", name="이 영화 리뷰 가져오기").click()
+    page.get_by_text("Airflow에 요청할 수 없습니다").wait_for()  # this stack has no Airflow
+    shoot(page, shots / "movie-search.png")
 
 
 def test_model_page_shows_the_champion(front_door: str, page: Any, shots: Path) -> None:

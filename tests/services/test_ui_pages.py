@@ -57,7 +57,7 @@ def page(url: str, monkeypatch: pytest.MonkeyPatch, name: str | None = None) -> 
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
     if name:
-        app.switch_page(f"pages/{name}.py")
+        app.switch_page(f"views/{name}.py")
         app.run()
     assert not app.exception, app.exception
     return app
