@@ -23,12 +23,13 @@ from cinesense.config import PretrainSettings, Settings, TrainSettings
 from cinesense.data.corpus import read_corpus
 from cinesense.data.dataset import build_dataset, load_dataset, save_dataset
 from cinesense.model.export import build_serving_bundle
-from cinesense.model.finetune import finetune
+from cinesense.model.finetune import add_wide_head, finetune
 from cinesense.model.heads import TRAINING_MANIFEST
 from cinesense.model.loop import set_threads
 from cinesense.model.pretrain import MANIFEST, pretrain, text_fingerprint
 from cinesense.model.report import evaluation_report
 from cinesense.model.shipping import write_shipped_bundle
+from cinesense.model.wide import WIDE_CONFIG
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import RESULTS, update_markdown, write_entry
@@ -68,6 +69,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--finetune-minutes", type=float, default=40.0)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument(
+        "--reuse-finetuned",
+        action="store_true",
+        help="Keep the fine-tuned model already in --work-dir (give it a wide head if it "
+        "has none) instead of fine-tuning again.",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--base-dir",
@@ -140,6 +147,11 @@ def stage_finetune(
     args: argparse.Namespace, settings: Settings, dataset_dir: Path, base_dir: Path
 ) -> Path:
     directory = args.work_dir / "sentiment-small"
+    if args.reuse_finetuned and (directory / TRAINING_MANIFEST).exists():
+        if not (directory / WIDE_CONFIG).exists():
+            report = add_wide_head(directory, load_dataset(dataset_dir), settings)
+            log.info("finetune: reusing %s; wide head %s", directory, report)
+        return directory
     train = TrainSettings(
         base_model=str(base_dir),
         learning_rate=args.learning_rate,

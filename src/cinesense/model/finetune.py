@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import random
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -215,10 +216,7 @@ def finetune(
         options.max_length,
         settings.home / "cache" / "tokenized",
     )
-    validation = balanced_binary(dataset["validation"], options.seed)
-    validation = validation.sample(
-        n=min(MAX_EVAL_REVIEWS, len(validation)), random_state=options.seed
-    )
+    validation = _validation_sample(dataset, options)
     learning_rate = options.learning_rate or default_learning_rate(model.config.hidden_size)
     budget = Budget(
         steps_for(len(train), options.batch_size, options.epochs, options.max_steps),
@@ -268,6 +266,44 @@ def finetune(
     )
     _save(model, tokenizer, label_map, out_dir, settings, dataset, base, result)
     return result
+
+
+def _validation_sample(dataset: Dataset, options: TrainSettings) -> pd.DataFrame:
+    validation = balanced_binary(dataset["validation"], options.seed)
+    return validation.sample(n=min(MAX_EVAL_REVIEWS, len(validation)), random_state=options.seed)
+
+
+def add_wide_head(model_dir: Path, dataset: Dataset, settings: Settings) -> dict[str, object]:
+    """Give a fine-tuned model without one its wide head (:mod:`cinesense.model.wide`),
+    trained and mixed as :func:`finetune` does; the rating calibration is refitted and the
+    training manifest records the head. Returns the head's report."""
+    options = settings.train
+    predictor = TorchPredictor.from_directory(model_dir)
+    if isinstance(predictor.model, WideAndDeep):
+        raise DataError(f"{model_dir} already has a wide head.")
+    model, tokenizer, label_map = predictor.model, predictor.tokenizer, predictor.label_map
+    train = EncodedReviews.encode(
+        _training_rows(dataset["train"], options),
+        tokenizer,
+        options.max_length,
+        settings.home / "cache" / "tokenized",
+    )
+    validation = _validation_sample(dataset, options)
+    model, report = _attach_wide_head(model, tokenizer, train, validation, label_map, options)
+    manifest_path = Path(model_dir) / TRAINING_MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["wide_head"] = report
+    if report["kept"]:
+        calibration = _fit_rating_calibration(model, tokenizer, label_map, dataset, settings)
+        with atomic_directory(Path(model_dir)) as staging:
+            for path in Path(model_dir).iterdir():
+                shutil.copy(path, staging / path.name)
+            model.save_pretrained(staging)
+            calibration.save(staging)
+            (staging / TRAINING_MANIFEST).write_text(
+                json.dumps(manifest, ensure_ascii=False, indent=2)
+            )
+    return report
 
 
 def _attach_wide_head(

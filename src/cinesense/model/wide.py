@@ -1,14 +1,17 @@
 """A wide n-gram head beside BERT: one model, one ONNX graph ("wide & deep").
 
 BERT fine-tuned on a CPU budget sees only part of the training reviews once; a linear
-model over hashed token n-grams sees all of them many times in a minute or two, and its
-mistakes differ from BERT's. The wide head reads the same token ids as BERT: the
-unigrams, bigrams and trigrams of WordPiece ids are hashed into ``buckets`` rows of a
-table holding one weight per rating, and their mean is a second set of 10 rating
-logits. The served logits are ``bert + mix * wide``; ``mix`` is fitted on validation
-reviews (0 means the head does not help and is not kept). Hashing runs inside the model
-(integer arithmetic on ``input_ids``), so the ONNX export and the serving code need no
-change and a bundle stays one graph.
+model over hashed token n-grams sees all of them in a minute or two, and its mistakes
+differ from BERT's. The wide head reads the same token ids as BERT: the unigrams, bigrams
+and trigrams of WordPiece ids are hashed into ``buckets`` rows of a table holding one
+weight per rating, and their sum (scaled by the square root of their count) gives a
+second set of 10 rating logits. The served rating distribution is the mixture
+``(1 - mix) * BERT's + mix * the wide head's``; ``mix`` is fitted on validation reviews
+(0 means the head does not help and is not kept). Measured on the full corpus, adding
+the two sets of logits did not help while the mixture did (+0.9 points on validation).
+Hashing runs inside the model (integer arithmetic on ``input_ids``), so the ONNX export
+and the serving code need no change and a bundle stays one graph; its ``logits`` output
+is then the mixture's log-probabilities, read exactly like logits.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ log = logging.getLogger(__name__)
 WIDE_CONFIG = "wide_head.json"
 WIDE_WEIGHTS = "wide_head.safetensors"
 PRIME = 1_000_003  # ids stay below 2**20, so a trigram's hash fits in int64
-MIX_GRID = tuple(round(0.1 * i, 1) for i in range(0, 31))
+MIX_GRID = tuple(round(0.05 * i, 2) for i in range(0, 20))  # 0 … 0.95
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,14 @@ class WideHead(torch.nn.Module):
         return weights.sum(dim=1) / count.sqrt() + self.bias
 
 
+def mixture_logits(deep: torch.Tensor, wide: torch.Tensor, mix: float) -> torch.Tensor:
+    """Log-probabilities of the mixture of the two rating distributions."""
+    mixed = (1.0 - mix) * torch.softmax(deep, dim=-1) + mix * torch.softmax(wide, dim=-1)
+    return torch.log(mixed.clamp(min=1e-12))
+
+
 class WideAndDeep(torch.nn.Module):
-    """A sequence classifier whose logits are BERT's plus ``mix`` times the wide head's."""
+    """A sequence classifier whose rating distribution mixes BERT's and the wide head's."""
 
     def __init__(self, bert, wide: WideHead, mix: float) -> None:
         super().__init__()
@@ -91,9 +100,8 @@ class WideAndDeep(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         deep = self.bert(input_ids=input_ids, attention_mask=attention_mask).logits
-        return SequenceClassifierOutput(
-            logits=deep + self.mix * self.wide(input_ids, attention_mask)
-        )
+        wide = self.wide(input_ids, attention_mask)
+        return SequenceClassifierOutput(logits=mixture_logits(deep, wide, self.mix))
 
     def save_pretrained(self, directory: Path) -> None:
         self.bert.save_pretrained(directory)
@@ -201,9 +209,12 @@ def binary_accuracy(logits: np.ndarray, labels: np.ndarray, label_map: LabelMap)
 def fit_mix(
     deep: np.ndarray, wide: np.ndarray, labels: np.ndarray, label_map: LabelMap
 ) -> tuple[float, float]:
-    """The weight of the wide logits that serves validation reviews best, and its accuracy.
-
-    Accuracy decides; among equals the smaller weight wins (0 keeps BERT alone)."""
-    scored = [(binary_accuracy(deep + mix * wide, labels, label_map), -mix) for mix in MIX_GRID]
+    """The weight of the wide head in the mixture that serves validation reviews best, and
+    its accuracy. Accuracy decides; among equals the smaller weight wins (0: BERT alone)."""
+    deep_t, wide_t = torch.from_numpy(deep), torch.from_numpy(wide)
+    scored = [
+        (binary_accuracy(mixture_logits(deep_t, wide_t, mix).numpy(), labels, label_map), -mix)
+        for mix in MIX_GRID
+    ]
     accuracy, negative_mix = max(scored)
     return -negative_mix, accuracy
