@@ -25,3 +25,46 @@ def test_the_slim_copy_predicts_like_its_source(tmp_path, tiny_bundle) -> None:
     ).predict(texts)
     on_disk = json.loads((target / "manifest.json").read_text())
     assert on_disk["shipped"]["command"] == "make it"
+
+
+def test_the_shipped_default_champion_verifies_and_answers() -> None:
+    """The bundle in the package (the first champion of `make up`) is whole, small enough
+    for git, says where it came from, and tells a clear review's sentiment."""
+    from cinesense.config import Settings
+    from cinesense.model.onnx_predict import verify_bundle
+    from cinesense.model.shipping import MAX_SHIPPED_MB
+
+    bundle = Settings().stack.default_bundle
+    assert bundle is not None
+    manifest = verify_bundle(bundle)
+    assert sum(manifest["sizes_mb"].values()) <= MAX_SHIPPED_MB
+    shipped = manifest["shipped"]
+    assert shipped["command"].startswith("python benchmarks/train_benchmark.py")
+    assert 0.5 < shipped["benchmark"]["accuracy"] <= 1 and shipped["data_fingerprint"]
+    predictor = OnnxPredictor.from_bundle(bundle, threads=1)
+    good, bad = predictor.predict(["배우들 연기가 정말 좋았어요 최고", "시간 아까운 최악의 영화"])
+    assert (good.label, bad.label) == ("positive", "negative")
+    assert good.rating > 5 > bad.rating
+
+
+def test_a_fine_tuned_model_gets_its_wide_head_afterwards(
+    tmp_path, tiny_model, sample_dataset
+) -> None:
+    """`add_wide_head` (the train benchmark's --reuse-finetuned) trains and mixes the head
+    as fine-tuning does and records it; the model still loads and predicts."""
+    import shutil
+
+    from cinesense.model.finetune import add_wide_head
+    from cinesense.model.predict import TorchPredictor
+    from cinesense.model.wide import WIDE_CONFIG, WIDE_WEIGHTS
+    from tests.conftest import tiny_settings
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    for name in (WIDE_CONFIG, WIDE_WEIGHTS):
+        (model / name).unlink(missing_ok=True)
+    report = add_wide_head(model, sample_dataset, tiny_settings(tmp_path))
+    manifest = json.loads((model / "training_manifest.json").read_text())
+    assert manifest["wide_head"] == json.loads(json.dumps(report))
+    assert (model / WIDE_CONFIG).exists() == report["kept"]
+    assert len(TorchPredictor.from_directory(model).predict(["재밌다"])) == 1
