@@ -162,9 +162,7 @@ def test_movie_page_with_crawled_and_scored_reviews(
     shoot(page, shots / "movie.png")
 
 
-def test_movie_page_searches_the_now_showing_list(
-    front_door: str, page: Any, shots: Path
-) -> None:
+def test_movie_page_searches_the_now_showing_list(front_door: str, page: Any, shots: Path) -> None:
     page.goto(front_door + "/movie")
     page.get_by_text("상영작 검색 · 새 영화 리뷰 가져오기").click()
     search = page.get_by_label("상영작 제목")
