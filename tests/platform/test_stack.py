@@ -317,9 +317,10 @@ def test_the_movie_page_crawls_a_showing_movie_and_follows_the_run(platform: Pla
         search = page.get_by_label("상영작 제목")
         search.fill("도서관")
         search.press("Enter")
-        page.get_by_text("조용한 도서관 · 메가박스").wait_for(timeout=60_000)
+        page.wait_for_timeout(2_000)  # the search reruns the page; wait for it to finish
+        page.get_by_role("button", name="Stop").wait_for(state="detached", timeout=60_000)
         page.get_by_role("button", name="이 영화 리뷰 가져오기").click()
-        page.get_by_text("Airflow 수집 실행").wait_for(timeout=60_000)
+        page.get_by_text("「조용한 도서관」 Airflow 수집 실행").wait_for(timeout=60_000)
         page.get_by_text("「조용한 도서관」의 최신 리뷰를 가져왔습니다").wait_for(timeout=600_000)
 
 
