@@ -210,12 +210,7 @@ def finetune(
     base = resolve_base_model(options.base_model, settings)
     label_map = LabelMap(settings.data.negative_max_rating, settings.data.positive_min_rating)
     model, tokenizer = load_for_fine_tuning(base, label_map, hub_token(settings))
-    train = EncodedReviews.encode(
-        _training_rows(dataset["train"], options),
-        tokenizer,
-        options.max_length,
-        settings.home / "cache" / "tokenized",
-    )
+    train = _encoded_training_rows(dataset, tokenizer, settings)
     validation = _validation_sample(dataset, options)
     learning_rate = options.learning_rate or default_learning_rate(model.config.hidden_size)
     budget = Budget(
@@ -268,6 +263,13 @@ def finetune(
     return result
 
 
+def _encoded_training_rows(dataset: Dataset, tokenizer, settings: Settings) -> EncodedReviews:
+    options = settings.train
+    rows = _training_rows(dataset["train"], options)
+    cache = settings.home / "cache" / "tokenized"
+    return EncodedReviews.encode(rows, tokenizer, options.max_length, cache)
+
+
 def _validation_sample(dataset: Dataset, options: TrainSettings) -> pd.DataFrame:
     validation = balanced_binary(dataset["validation"], options.seed)
     return validation.sample(n=min(MAX_EVAL_REVIEWS, len(validation)), random_state=options.seed)
@@ -282,12 +284,7 @@ def add_wide_head(model_dir: Path, dataset: Dataset, settings: Settings) -> dict
     if isinstance(predictor.model, WideAndDeep):
         raise DataError(f"{model_dir} already has a wide head.")
     model, tokenizer, label_map = predictor.model, predictor.tokenizer, predictor.label_map
-    train = EncodedReviews.encode(
-        _training_rows(dataset["train"], options),
-        tokenizer,
-        options.max_length,
-        settings.home / "cache" / "tokenized",
-    )
+    train = _encoded_training_rows(dataset, tokenizer, settings)
     validation = _validation_sample(dataset, options)
     model, report = _attach_wide_head(model, tokenizer, train, validation, label_map, options)
     manifest_path = Path(model_dir) / TRAINING_MANIFEST
