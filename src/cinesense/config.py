@@ -558,8 +558,15 @@ SERVICE_SECRETS: dict[str, tuple[str, ...]] = {
     "airflow-scheduler": ("stack.airflow_jwt_secret", "stack.airflow_secret_key"),
     "airflow-dag-processor": ("stack.airflow_jwt_secret", "stack.airflow_secret_key"),
     "airflow-triggerer": ("stack.airflow_jwt_secret", "stack.airflow_secret_key"),
+    "model-init": ("stack.mlflow_admin_password",),
 }
-STORAGE_USERS = {"api", "mlflow", "objectstore", *(s for s in SERVICE_SECRETS if "airflow" in s)}
+STORAGE_USERS = {
+    "api",
+    "mlflow",
+    "objectstore",
+    "model-init",
+    *(s for s in SERVICE_SECRETS if "airflow" in s),
+}
 PLACEHOLDERS = {"changeme", "change-me", "change_me", "placeholder", "secret", "password",
                 "example", "todo", "xxx", "none", "null"}  # fmt: skip
 

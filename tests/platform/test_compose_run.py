@@ -112,23 +112,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         os.environ.update(saved)
 
 
-def _exec(stack: dict[str, str], service: str, *argv: str, env: dict[str, str]) -> str:
-    flags = [item for key, value in env.items() for item in ("-e", f"{key}={value}")]
-    result = compose.run(
-        "podman",
-        "exec",
-        *flags,
-        compose.container(stack["project"], service),
-        *argv,
-        timeout=600,
-    )
-    return result.stdout
-
-
 def _champion(stack: dict[str, str], bundle: Path, home: Path) -> str:
-    """A first champion. The shipped bundle through `ensure_champion` (what `make up` does)
-    when the package has one; else the tiny test bundle, registered through nginx from
-    this machine (MLflow proxies its upload into the object store) and made champion."""
+    """A first champion. The shipped bundle through the `model-init` one-shot (what `make up`
+    runs too) when the package has one; else the tiny test bundle, registered through nginx
+    from this machine (MLflow proxies its upload into the object store) and made champion."""
+    if (ROOT / "src/cinesense/default_model/manifest.json").exists():
+        compose.wait_completed(stack["project"], "model-init", timeout_s=600)
+        return compose.logs(stack["project"], "model-init", lines=1).strip()
     import mlflow
 
     from cinesense.config import MlflowSettings, Settings
@@ -141,17 +131,6 @@ def _champion(stack: dict[str, str], bundle: Path, home: Path) -> str:
     )
     os.environ["MLFLOW_TRACKING_USERNAME"] = "admin"
     os.environ["MLFLOW_TRACKING_PASSWORD"] = stack["CINESENSE_STACK__MLFLOW_ADMIN_PASSWORD"]
-    shipped = ROOT / "src/cinesense/default_model/manifest.json"
-    if shipped.exists():
-        code = (
-            "from cinesense.config import Settings;"
-            "from cinesense.stack.champion import ensure_champion;"
-            "print(ensure_champion(Settings()))"
-        )
-        login = {
-            key: os.environ[key] for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
-        }
-        return _exec(stack, "airflow-scheduler", "python", "-c", code, env=login).strip()
     client = connect(settings)
     with mlflow.start_run(experiment_id=experiment_id(settings), run_name="compose-test") as run:
         mlflow.set_tag("cinesense.source", "tests/platform/test_compose_run.py")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,17 @@ def ensure_champion(settings: Settings) -> str:
     log.info("default champion: %s", json.dumps(decision.__dict__, default=str))
     verdict = "champion" if decision.promoted else "not promoted"
     return f"shipped bundle registered as version {version}: {verdict} ({decision.reason})"
+
+
+def first_champion(settings: Settings, attempts: int = 3) -> str:
+    """``ensure_champion``, retried: MLflow may answer slowly while the rest of the
+    platform starts (a timed-out create is retried by the client, then refused as a
+    duplicate)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return ensure_champion(settings)
+        except Exception:
+            if attempt == attempts:
+                raise
+            time.sleep(5)
+    raise AssertionError("unreachable")

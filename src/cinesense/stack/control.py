@@ -20,6 +20,7 @@ from cinesense.stack.layout import (
     API,
     DEMO_SITE,
     MLFLOW,
+    MODEL_INIT,
     NGINX,
     OBJECTSTORE,
     START_ORDER,
@@ -110,11 +111,13 @@ def wait_healthy(settings: Settings, service: str, say: Say) -> None:
     say(f"  {service}: healthy")
 
 
-def run_one_shot(settings: Settings, service: str) -> None:
-    """A set-up step (``airflow-init``) in the foreground, its output in its own log."""
-    program = supervisor.cinesense_program(settings, AIRFLOW_SERVICES[0])
+def run_one_shot(settings: Settings, service: str) -> str:
+    """A set-up step (``airflow-init``, ``model-init``) in the foreground, its output in
+    its own log; returns the step's last line (what it did)."""
+    program = supervisor.cinesense_program(settings, service)
     log = layout.log_file(settings, service)
     with open(log, "ab") as output:
+        start = output.tell()
         result = subprocess.run(
             [str(program), "stack", "run", service],
             stdout=output,
@@ -126,6 +129,10 @@ def run_one_shot(settings: Settings, service: str) -> None:
         raise StackError(
             f"{service} failed (exit {result.returncode}); see {log}\n" + tail(log, 15)
         )
+    with open(log, "rb") as written:
+        written.seek(start)
+        lines = written.read().decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def groups(settings: Settings) -> list[tuple[str, ...]]:
@@ -161,7 +168,6 @@ def up(say: Say) -> UpReport:
     base = Settings()
     _, report.secrets_created = ensure_secrets(base)
     settings = with_secrets(base)
-    _export_client_credentials(settings)
     running = supervisor.supervisord_pid(settings) is not None
     states = supervisor.states(settings) if running else {}
     wanted = [s for group in groups(settings) for s in group]
@@ -193,16 +199,23 @@ def up(say: Say) -> UpReport:
         for service in services:
             wait_healthy(settings, service, say)
 
-    with ThreadPoolExecutor(max_workers=1) as background:
-        healthy(*start(OBJECTSTORE))
+    # What does not depend on another service starts at once; Airflow's database is
+    # prepared, and the first champion registered, while the rest starts.
+    with ThreadPoolExecutor(max_workers=2) as background:
+        start(OBJECTSTORE, MLFLOW, UI)
+        migration = (
+            background.submit(migrate_airflow, settings, say)
+            if stopped & set(AIRFLOW_SERVICES)
+            else None
+        )
+        healthy(OBJECTSTORE)
         create_buckets(settings)
-        healthy(*start(MLFLOW))
-        # The first champion is registered while the rest starts; the API picks it up.
-        champion = background.submit(_ensure_champion, settings)
-        apps = start(API, UI)
-        if stopped & set(AIRFLOW_SERVICES):
-            migrate_airflow(settings, say)
-        healthy(*start(*AIRFLOW_SERVICES), *apps)
+        healthy(MLFLOW)
+        champion = background.submit(run_one_shot, settings, MODEL_INIT)  # API polls
+        start(API)
+        if migration is not None:
+            migration.result()
+        healthy(*start(*AIRFLOW_SERVICES), API, UI)
         healthy(*start(NGINX, *([DEMO_SITE] if settings.stack.demo else [])))
         report.champion = _champion_result(champion)
     _reload_api(settings)
@@ -210,14 +223,6 @@ def up(say: Say) -> UpReport:
         report.demo = trigger_demo_crawl(settings)
     report.seconds = time.monotonic() - started_at
     return report
-
-
-def _export_client_credentials(settings: Settings) -> None:
-    """This process talks to MLflow (the first champion): its basic-auth login."""
-    password = settings.stack.mlflow_admin_password
-    if password is not None:
-        os.environ["MLFLOW_TRACKING_USERNAME"] = settings.stack.mlflow_admin_username
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = password.get_secret_value()
 
 
 def _wait_for_supervisord(settings: Settings) -> None:
@@ -228,21 +233,6 @@ def _wait_for_supervisord(settings: Settings) -> None:
                 f"supervisord did not start; see {layout.logs_dir(settings) / 'supervisord.log'}"
             )
         time.sleep(0.2)
-
-
-def _ensure_champion(settings: Settings, attempts: int = 3) -> str:
-    """The first champion; retried, since MLflow may answer slowly while all else starts
-    (a timed-out create is retried by the client and then refused as a duplicate)."""
-    from cinesense.stack.champion import ensure_champion
-
-    for attempt in range(1, attempts + 1):
-        try:
-            return ensure_champion(settings)
-        except Exception:
-            if attempt == attempts:
-                raise
-            time.sleep(5)
-    raise AssertionError("unreachable")
 
 
 def _champion_result(future: Future[str]) -> str:
@@ -345,12 +335,11 @@ def tail(path: Path, lines: int) -> str:
 
 
 def log_files(settings: Settings, service: str | None) -> list[Path]:
-    names = [service] if service else [*supervisor.programs(settings), AIRFLOW_INIT]
-    unknown = [n for n in names if n not in (*supervisor.programs(settings), AIRFLOW_INIT)]
+    known = [*supervisor.programs(settings), AIRFLOW_INIT, MODEL_INIT]
+    names = [service] if service else known
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise StackError(
-            f"No service {unknown[0]!r}; one of: {', '.join(supervisor.programs(settings))}."
-        )
+        raise StackError(f"No service {unknown[0]!r}; one of: {', '.join(known)}.")
     return [layout.log_file(settings, name) for name in names]
 
 

@@ -14,10 +14,12 @@ AIRFLOW_DAG_PROCESSOR = "airflow-dag-processor"
 AIRFLOW_TRIGGERER = "airflow-triggerer"
 AIRFLOW_SERVICES = (AIRFLOW_APISERVER, AIRFLOW_SCHEDULER, AIRFLOW_DAG_PROCESSOR, AIRFLOW_TRIGGERER)
 DEMO_SITE = "demo-site"
-# One-shot set-up steps (compose runs them as their own services).
-OBJECTSTORE_INIT, AIRFLOW_INIT = "objectstore-init", "airflow-init"
+# One-shot set-up steps (compose runs them as their own services); model-init registers
+# the shipped bundle as the first champion when the registry has none.
+OBJECTSTORE_INIT, AIRFLOW_INIT, MODEL_INIT = "objectstore-init", "airflow-init", "model-init"
 
-# Start order: each group is started together and healthy before the next.
+# Dependency order: a group needs only the groups before it. `make up` starts what does
+# not depend on another service at once (cinesense.stack.control.up).
 START_ORDER: tuple[tuple[str, ...], ...] = (
     (OBJECTSTORE,),
     (MLFLOW,),

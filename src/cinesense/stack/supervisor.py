@@ -17,6 +17,7 @@ from pathlib import Path
 from cinesense.config import Settings
 from cinesense.stack import layout
 from cinesense.stack.layout import (
+    AIRFLOW_INIT,
     AIRFLOW_SERVICES,
     API,
     DEMO_SITE,
@@ -63,7 +64,7 @@ def qualified(service: str) -> str:
 
 def cinesense_program(settings: Settings, service: str) -> Path:
     """The ``cinesense`` that runs ``service``: Airflow's from its own virtualenv."""
-    if service in AIRFLOW_SERVICES:
+    if service in (*AIRFLOW_SERVICES, AIRFLOW_INIT):
         folder = settings.stack.airflow_bin
         if folder is None or not (folder / "cinesense").exists():
             raise StackError(
