@@ -37,6 +37,7 @@ from results import RESULTS, update_markdown, write_entry
 log = logging.getLogger("train_benchmark")
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "src/cinesense/default_model"
 SHIPPED_FIGURES = (
+    "validation_accuracy",
     "accuracy",
     "baseline_accuracy",
     "macro_f1",
@@ -74,6 +75,11 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="Keep the fine-tuned model already in --work-dir (give it a wide head if it "
         "has none) instead of fine-tuning again.",
+    )
+    parser.add_argument(
+        "--force-ship",
+        action="store_true",
+        help="Ship even when the shipped model scored higher on validation.",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -208,6 +214,7 @@ def stage_evaluate(
         "test_rated_reviews": model["test_rated_reviews"],
         "test_movies": model["test_movies"],
         "train_reviews": dataset.manifest.sizes["train"],
+        "validation_accuracy": _validation_accuracy(train_manifest),
         **_wide_figures(train_manifest.get("wide_head")),
     }
     write_entry("train", metrics, threads=args.threads)
@@ -218,7 +225,18 @@ def stage_evaluate(
 def stage_ship(
     args: argparse.Namespace, dataset_dir: Path, model_dir: Path, metrics: dict[str, float | int]
 ) -> None:
-    """Quantize the model and ship its slim INT8 bundle as the package's default model."""
+    """Quantize the model and ship its slim INT8 bundle as the package's default model,
+    unless the model shipped now did better on validation (the test split only reports)."""
+    shipped_validation = _shipped_validation_accuracy()
+    better = shipped_validation is None or metrics["validation_accuracy"] >= shipped_validation
+    if not (better or args.force_ship):
+        log.warning(
+            "ship: not shipped: validation accuracy %.4f is below the shipped model's %.4f "
+            "(--force-ship ships it anyway)",
+            metrics["validation_accuracy"],
+            shipped_validation,
+        )
+        return
     dataset = load_dataset(dataset_dir)
     bundle = build_serving_bundle(model_dir, args.work_dir / "serving", dataset["test"])
     provenance = {
@@ -230,6 +248,22 @@ def stage_ship(
     }
     shipped = write_shipped_bundle(args.work_dir / "serving", DEFAULT_MODEL, provenance)
     log.info("ship: %s (%s MB)", DEFAULT_MODEL, sum(shipped["sizes_mb"].values()))
+
+
+def _validation_accuracy(train_manifest: dict) -> float:
+    """Validation accuracy of what is served: BERT with its wide head when it has one."""
+    wide = train_manifest.get("wide_head") or {}
+    if wide.get("kept"):
+        return float(wide["validation_accuracy_combined"])
+    return round(float(train_manifest["best_validation_accuracy"]), 4)
+
+
+def _shipped_validation_accuracy() -> float | None:
+    manifest = DEFAULT_MODEL / "manifest.json"
+    if not manifest.exists():
+        return None
+    figures = json.loads(manifest.read_text()).get("shipped", {}).get("benchmark", {})
+    return figures.get("validation_accuracy")
 
 
 def _base_progress(base_dir: Path) -> dict[str, float]:
