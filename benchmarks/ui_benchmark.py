@@ -132,12 +132,14 @@ def main() -> None:
         "csv_10000_s": round(csv_10000, 2),
     }
     write_entry("ui", metrics)
+    bundle = args.bundle.resolve()
+    shown = bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle.name
     update_markdown(
         "ui",
         [
             f"## ui — {time.strftime('%Y-%m-%d')}",
             "",
-            f"Through nginx on loopback in headless Chromium, bundle `{args.bundle}`, load "
+            f"Through nginx on loopback in headless Chromium, bundle `{shown}`, load "
             f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end:",
             "",
             "| metric | seconds | target |",
