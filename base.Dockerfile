@@ -12,12 +12,12 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 # KoNLPy's Okt runs on a JVM. jlink cuts a Java runtime down to the modules Okt and JPype
 # use (jdeps on KoNLPy's jars, plus jdk.zipfs for JPype's jar file system): about 50 MB
-# instead of the 180 MB of Debian's headless JRE.
+# instead of the 180 MB of Debian's headless JRE (binutils: jlink strips with objcopy).
 FROM ${PYTHON_IMAGE} AS jre
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN mkdir -p /usr/share/man/man1 \
  && apt-get update \
- && apt-get install -y --no-install-recommends openjdk-17-jdk-headless \
+ && apt-get install -y --no-install-recommends openjdk-17-jdk-headless binutils \
  && rm -rf /var/lib/apt/lists/* \
  && jlink --add-modules java.base,java.desktop,java.logging,java.management,java.xml,jdk.zipfs \
         --strip-debug --no-man-pages --no-header-files --compress=2 --output /opt/jre
