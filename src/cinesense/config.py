@@ -436,6 +436,11 @@ class StackSettings(BaseModel):
     airflow_database_uri: SecretStr | None = Field(
         None, description="Airflow's metadata database. Default: SQLite in the stack home."
     )
+    mlflow_database_uri: SecretStr | None = Field(
+        None,
+        description="MLflow's tracking and login database (SQLAlchemy URI). Default: SQLite "
+        "in the stack home.",
+    )
     ui_app: Path | None = Field(
         default_factory=lambda: _checkout_path("streamlit/app.py"),
         description="The Streamlit app (default: streamlit/app.py of the checkout).",

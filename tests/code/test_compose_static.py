@@ -282,3 +282,22 @@ def test_image_pins_are_requirements_pins_and_the_api_image_has_no_torch() -> No
     docker = _pins(ROOT / "requirements-docker.txt")
     shared = set(docker) & set(full)
     assert {name: (docker[name], full[name]) for name in shared if docker[name] != full[name]} == {}
+
+
+def _is_setting(name: str) -> bool:
+    """Whether CINESENSE_A__B names the field a.b of Settings (pydantic-settings ignores
+    unknown variables, so a misspelt one is silently without effect)."""
+    model: Any = Settings
+    for part in name.removeprefix("CINESENSE_").lower().split("__"):
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return False
+        model = fields[part].annotation
+    return True
+
+
+def test_every_cinesense_variable_names_a_setting(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for key in _environment(service):
+            if key.startswith("CINESENSE_") and key not in {"CINESENSE_HTTP_PORT"}:
+                assert _is_setting(key), f"{name}: {key} is not a setting"

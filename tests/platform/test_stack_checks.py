@@ -69,6 +69,11 @@ def test_each_service_runs_from_the_settings(
     mlflow = launch(settings, "mlflow")
     assert mlflow.argv[mlflow.argv.index("--port") + 1] == "15123"
     assert "basic-auth" in mlflow.argv and mlflow.env["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    assert mlflow.argv[mlflow.argv.index("--backend-store-uri") + 1].startswith("sqlite:///")
+    database = "postgresql+psycopg2://mlflow:pw@postgres:5432/mlflow"
+    monkeypatch.setenv("CINESENSE_STACK__MLFLOW_DATABASE_URI", database)
+    on_postgres = launch(with_secrets(Settings()), "mlflow")
+    assert on_postgres.argv[on_postgres.argv.index("--backend-store-uri") + 1] == database
     scheduler = launch(settings, "airflow-scheduler")
     assert scheduler.argv[-1] == "scheduler"
     assert scheduler.env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"

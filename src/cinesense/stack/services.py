@@ -245,6 +245,8 @@ def mlflow(settings: Settings) -> Launch:
     stack = settings.stack
     data = layout.data_dir(settings, MLFLOW)
     data.mkdir(parents=True, exist_ok=True)
+    database = stack.mlflow_database_uri  # runs and registry; logins stay in their own file
+    runs_db = database.get_secret_value() if database else f"sqlite:///{data / 'mlflow.db'}"
     auth = write_private(
         layout.config_dir(settings) / "mlflow-auth.ini",
         "[mlflow]\n"
@@ -273,7 +275,7 @@ def mlflow(settings: Settings) -> Launch:
         "--app-name",
         "basic-auth",
         "--backend-store-uri",
-        f"sqlite:///{data / 'mlflow.db'}",
+        runs_db,
         "--artifacts-destination",
         f"s3://{stack.artifact_bucket}/artifacts",
         "--host",
