@@ -18,7 +18,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN mkdir -p /usr/share/man/man1 \
  && apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jdk-headless binutils \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && jlink --add-modules java.base,java.desktop,java.logging,java.management,java.xml,jdk.zipfs \
         --strip-debug --no-man-pages --no-header-files --compress=2 --output /opt/jre
 
@@ -41,7 +41,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 COPY --from=jre /opt/jre /opt/jre
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /home/cinesense cinesense \
  && install -d -o cinesense -g cinesense /data
 
