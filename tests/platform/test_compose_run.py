@@ -167,7 +167,7 @@ def test_prediction_through_nginx_and_data_kept_across_down_and_up(
     assert first["predictions"][0]["label"] in {"positive", "negative", "uncertain"}  # type: ignore[index]
     analysis = httpx.post(
         f"{stack['url']}/api/v1/analyze",
-        json={"texts": ["배우들 연기가 정말 좋았어요", "스토리가 너무 지루했다"]},
+        json={"reviews": [{"text": "배우들 연기가 정말 좋았어요"}, {"text": "너무 지루했다"}]},
         timeout=120,
     )
     assert analysis.status_code == 200, analysis.text

@@ -89,6 +89,14 @@ BAD_BODIES = [
 ]
 
 
+def test_a_predict_body_sent_to_analyze_is_shown_the_analyze_shape(client: TestClient) -> None:
+    response = client.post("/v1/analyze", json={"texts": ["좋다"]})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert "reviews: is required" in error and '{"reviews": [{"text"' in error, error
+    assert '{"texts"' not in error
+
+
 @pytest.mark.parametrize(("body", "status", "message"), BAD_BODIES)
 def test_bad_predict_bodies_get_a_clear_4xx(
     client: TestClient, body: object, status: int, message: str

@@ -6,15 +6,22 @@ from collections.abc import Sequence
 from typing import Any
 
 SHAPE = 'The body must be a JSON object such as {"texts": ["리뷰 내용"]}.'
+# The body each endpoint expects, where it is not SHAPE's.
+SHAPES = {
+    "/v1/analyze": "The body must be a JSON object such as "
+    '{"reviews": [{"text": "리뷰 내용", "rating": 8}]} (rating optional).',
+}
 
 
-def describe_validation_errors(errors: Sequence[Any]) -> tuple[int, str, list[str]]:
-    """(HTTP status, headline, one line per problem). Malformed JSON is a 400, the rest 422."""
+def describe_validation_errors(errors: Sequence[Any], path: str = "") -> tuple[int, str, list[str]]:
+    """(HTTP status, headline, one line per problem). Malformed JSON is a 400, the rest 422.
+    ``path`` picks the example body the sentences show."""
+    shape = next((s for suffix, s in SHAPES.items() if path.endswith(suffix)), SHAPE)
     for error in errors:
         if error.get("type") == "json_invalid":
             where = error.get("ctx", {}).get("error", "")
-            return 400, f"The body is not valid JSON ({where}). {SHAPE}", []
-    problems = [_sentence(error) for error in errors][:20]
+            return 400, f"The body is not valid JSON ({where}). {shape}", []
+    problems = [_sentence(error, shape) for error in errors][:20]
     return 422, "The request is not valid: " + problems[0], problems
 
 
@@ -26,13 +33,13 @@ def _where(loc: Sequence[Any]) -> str:
     return text or "body"
 
 
-def _sentence(error: dict[str, Any]) -> str:
+def _sentence(error: dict[str, Any], shape: str) -> str:
     where, kind, ctx = _where(error.get("loc", ())), error.get("type", ""), error.get("ctx", {})
     given = error.get("input")
     if kind == "missing":
-        return f"{where}: is required. {SHAPE}" if where != "body" else SHAPE
+        return f"{where}: is required. {shape}" if where != "body" else shape
     if kind in ("model_attributes_type", "dict_type", "model_type"):
-        return f"{where}: must be a JSON object. {SHAPE}"
+        return f"{where}: must be a JSON object. {shape}"
     if kind == "string_type":
         return f"{where}: must be a string, not {type(given).__name__}."
     if kind == "list_type":

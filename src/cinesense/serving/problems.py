@@ -33,7 +33,7 @@ def problem(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        status, message, problems = describe_validation_errors(error.errors())
+        status, message, problems = describe_validation_errors(error.errors(), request.url.path)
         return problem(status, message, problems)
 
     @app.exception_handler(HTTPException)
