@@ -243,13 +243,16 @@ def _champion_result(future: Future[str]) -> str:
 
 
 def _reload_api(settings: Settings) -> None:
-    """Ask the API to check the registry now rather than at its next poll."""
+    """Ask an API that has no model yet to check the registry now rather than at its next
+    poll (one that has a model finds a newer champion at its next poll)."""
     import httpx
 
     key = settings.serve.admin_api_key
     if key is None:
         return
     with contextlib.suppress(httpx.HTTPError):  # it polls anyway
+        if httpx.get(f"{layout.api_url(settings)}/ready", timeout=10).status_code == 200:
+            return
         httpx.post(
             f"{layout.api_url(settings)}/v1/model/reload",
             headers={"X-API-Key": key.get_secret_value()},
