@@ -215,9 +215,11 @@ def up(say: Say) -> UpReport:
         start(API)
         if migration is not None:
             migration.result()
+        # Airflow's scheduler runs the crawl's latest interval at once, and scoring follows:
+        # it must find the first champion, or the crawled reviews wait for the next crawl.
+        report.champion = _champion_result(champion)
         healthy(*start(*AIRFLOW_SERVICES), API, UI)
         healthy(*start(NGINX, *([DEMO_SITE] if settings.stack.demo else [])))
-        report.champion = _champion_result(champion)
     _reload_api(settings)
     if settings.stack.demo:
         report.demo = trigger_demo_crawl(settings)
