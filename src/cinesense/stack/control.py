@@ -16,6 +16,7 @@ from cinesense.config import Settings
 from cinesense.stack import health, layout, supervisor
 from cinesense.stack.layout import (
     AIRFLOW_INIT,
+    AIRFLOW_SCHEDULER,
     AIRFLOW_SERVICES,
     API,
     DEMO_SITE,
@@ -27,7 +28,14 @@ from cinesense.stack.layout import (
     UI,
 )
 from cinesense.stack.secrets import ensure_secrets, read_env_file, with_secrets
-from cinesense.stack.services import AIRFLOW_PREFIX, StackError, create_buckets
+from cinesense.stack.services import (
+    AIRFLOW_PREFIX,
+    StackError,
+    airflow_sqlite_file,
+    create_buckets,
+)
+
+AIRFLOW_WITHOUT_SCHEDULER = tuple(s for s in AIRFLOW_SERVICES if s != AIRFLOW_SCHEDULER)
 
 Say = Callable[[str], None]
 DEMO_MARKER = "demo-crawl-triggered"
@@ -155,11 +163,23 @@ def migrate_airflow(settings: Settings, say: Say) -> None:
     """``airflow db migrate`` once per database and Airflow version."""
     marker = layout.data_dir(settings, "airflow") / ".migrated"
     version = airflow_version(settings)
-    if marker.exists() and marker.read_text() == version:
-        return
-    say("preparing Airflow's database (airflow db migrate)")
-    run_one_shot(settings, AIRFLOW_INIT)
-    marker.write_text(version)
+    if not (marker.exists() and marker.read_text() == version):
+        say("preparing Airflow's database (airflow db migrate)")
+        run_one_shot(settings, AIRFLOW_INIT)
+        marker.write_text(version)
+    if settings.stack.airflow_database_uri is None:
+        write_ahead_log(airflow_sqlite_file(settings))
+
+
+def write_ahead_log(database: Path) -> None:
+    """Put a SQLite database in WAL mode (kept in the file). In SQLite's default mode a
+    commit waits until no session is reading; Airflow's scheduler, task processes and
+    api-server keep sessions open, and a REST call then failed with "database is locked"
+    (seen in the platform test). In WAL mode readers never block the writer."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 def up(say: Say) -> UpReport:
@@ -191,7 +211,7 @@ def up(say: Say) -> UpReport:
         todo = [s for s in services if s in stopped]
         if todo:
             say(f"starting {', '.join(todo)}")
-            supervisor.ctl(settings, "start", *map(supervisor.qualified, todo), check=False)
+            supervisor.start(settings, *todo)
             report.started.extend(todo)
         return list(services)
 
@@ -215,10 +235,12 @@ def up(say: Say) -> UpReport:
         start(API)
         if migration is not None:
             migration.result()
-        # Airflow's scheduler runs the crawl's latest interval at once, and scoring follows:
-        # it must find the first champion, or the crawled reviews wait for the next crawl.
+        start(*AIRFLOW_WITHOUT_SCHEDULER)
+        # The scheduler runs the crawl's latest interval at once, and scoring follows: it
+        # must find the first champion, or the crawled reviews wait for the next crawl.
         report.champion = _champion_result(champion)
-        healthy(*start(*AIRFLOW_SERVICES), API, UI)
+        start(AIRFLOW_SCHEDULER)
+        healthy(*AIRFLOW_SERVICES, API, UI)
         healthy(*start(NGINX, *([DEMO_SITE] if settings.stack.demo else [])))
     _reload_api(settings)
     if settings.stack.demo:

@@ -308,7 +308,7 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
     database = (
         stack.airflow_database_uri.get_secret_value()
         if stack.airflow_database_uri
-        else f"sqlite:///{home / 'airflow.db'}"
+        else f"sqlite:///{airflow_sqlite_file(settings)}"
     )
     passwords = write_private(
         layout.config_dir(settings) / "airflow-passwords.json",
@@ -357,6 +357,11 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(stack.airflow_trigger_log_port),
         "AIRFLOW_CONN_CINESENSE_STORAGE": json.dumps(storage_connection),
     }
+
+
+def airflow_sqlite_file(settings: Settings) -> Path:
+    """Airflow's metadata database when no CINESENSE_STACK__AIRFLOW_DATABASE_URI is set."""
+    return layout.data_dir(settings, "airflow") / "airflow.db"
 
 
 def airflow(command: list[str]) -> Callable[[Settings], Launch]:

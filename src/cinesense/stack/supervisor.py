@@ -1,5 +1,6 @@
 """supervisord runs the platform's processes: its configuration, rendered from the settings,
-and the few calls made to it (through ``supervisorctl``).
+and the few calls made to it (``supervisorctl``, and its XML-RPC interface to start
+programs without waiting).
 
 Each program is ``cinesense stack run SERVICE`` (Airflow's from the Airflow virtualenv),
 restarted when it exits, stopped with its whole process group, logging to its own file.
@@ -176,6 +177,24 @@ def ctl(settings: Settings, *args: str, check: bool = True) -> str:
     if check and result.returncode != 0 and "ERROR" in output:
         raise StackError(f"supervisorctl {' '.join(args)}: {output}")
     return output
+
+
+def start(settings: Settings, *services: str) -> None:
+    """Start ``services`` without waiting for each to stay up ``startsecs`` (as
+    ``supervisorctl start`` does, one after the other); callers wait on health checks."""
+    from xmlrpc.client import Fault, ServerProxy
+
+    from supervisor.xmlrpc import Faults, SupervisorTransport
+
+    transport = SupervisorTransport(None, None, f"unix://{socket_file(settings)}")
+    proxy = ServerProxy("http://localhost", transport=transport)
+    for service in services:
+        try:
+            proxy.supervisor.startProcess(qualified(service), False)
+        except Fault as fault:
+            if fault.faultCode != Faults.ALREADY_STARTED:
+                message = f"supervisord could not start {service}: {fault.faultString}"
+                raise StackError(message) from fault
 
 
 def states(settings: Settings) -> dict[str, tuple[str, str]]:
