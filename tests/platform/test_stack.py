@@ -16,6 +16,7 @@ makes it champion by hand as an operator would.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -231,6 +232,17 @@ def test_every_service_is_healthy_and_a_second_up_does_nothing(platform: Platfor
     assert httpx.get(f"{platform.door}/mlflow/", timeout=30).status_code == 401  # login on
 
 
+def _the_model_page_shows_the_shipped_figures(platform: Platform) -> None:
+    """Version 1 carries the shipped bundle's benchmark figures, not dashes."""
+    if not (SHIPPED / "manifest.json").exists():
+        return
+    versions = httpx.get(f"{platform.door}/api/v1/models", timeout=30).json()["versions"]
+    listed = next(v for v in versions if v["version"] == "1")
+    assert listed["quantization"] == "int8" and listed["size_mb"], listed
+    shipped = json.loads((SHIPPED / "manifest.json").read_text())["shipped"]["benchmark"]
+    assert listed["test_accuracy"] == pytest.approx(shipped["accuracy"]), listed
+
+
 def test_the_api_predicts_with_the_first_champion(platform: Platform) -> None:
     versions = _mlflow(
         platform, "/api/2.0/mlflow/model-versions/search", filter="name='cinesense-sentiment'"
@@ -251,6 +263,7 @@ def test_the_api_predicts_with_the_first_champion(platform: Platform) -> None:
         assert response.status_code == 200, response.text
     answer = _wait("a prediction", lambda: (r := _predict(platform)).status_code == 200 and r)
     assert answer.json()["model_version"] == "1"
+    _the_model_page_shows_the_shipped_figures(platform)
 
 
 def test_airflow_crawls_the_fake_site_and_scoring_follows(platform: Platform) -> None:
@@ -421,4 +434,5 @@ def test_down_leaves_no_process_and_up_serves_the_same_champion(platform: Platfo
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     answer = _wait("a prediction", lambda: (r := _predict(platform)).status_code == 200 and r)
     assert answer.json()["model_version"] == "1"
+    _the_model_page_shows_the_shipped_figures(platform)
     assert Settings().stack.frontdoor_port  # the settings still load

@@ -44,6 +44,19 @@ def _numbers(prefix: str, values: dict) -> dict[str, float]:
     return found
 
 
+def _served_figures(manifest: dict) -> dict[str, float]:
+    """The figures a trained version carries under the names the model page reads: its
+    test accuracy (the benchmark's held-out movies) and the served file's size."""
+    figures = {}
+    accuracy = manifest.get("shipped", {}).get("benchmark", {}).get("accuracy")
+    if isinstance(accuracy, int | float):
+        figures["test_accuracy"] = float(accuracy)
+    size = manifest.get("sizes_mb", {}).get(manifest["served_file"])
+    if isinstance(size, int | float):
+        figures[f"size_mb_onnx_{manifest['served']}"] = float(size)
+    return figures
+
+
 def ensure_champion(settings: Settings) -> str:
     """Register and gate the shipped bundle when there is no champion; what happened."""
     import mlflow
@@ -81,12 +94,23 @@ def ensure_champion(settings: Settings) -> str:
     ) as run:
         mlflow.set_tags({SOURCE_TAG: "shipped bundle", "bundle_dir": str(bundle)})
         mlflow.log_params({"source": "shipped bundle", "served_file": manifest["served_file"]})
-        mlflow.log_metrics({**_numbers("bundle.", manifest), "baseline_accuracy": baseline})
+        mlflow.log_metrics(
+            {
+                **_numbers("bundle.", manifest),
+                "gate_baseline_accuracy": baseline,
+                **_served_figures(manifest),
+            }
+        )
         mlflow.log_dict(manifest, "bundle_manifest.json")
+    # The model page sets test accuracy beside the baseline's: both from the benchmark's
+    # held-out movies when the bundle carries them (the gate's comparison, on the small
+    # bundled sample, stays in the gate.* tags and the run's gate_baseline_accuracy).
+    benchmark = manifest.get("shipped", {}).get("benchmark", {})
     tags = {
-        "baseline_accuracy": f"{baseline:.6f}",
+        "baseline_accuracy": f"{benchmark.get('baseline_accuracy', baseline):.6f}",
         SOURCE_TAG: "shipped bundle",
         "served_file": str(manifest["served_file"]),
+        "served_format": str(manifest["served"]),
         "gate.evaluation": "review sample bundled in the package (test movies, balanced)",
     }
     version = register_bundle(platform, run.info.run_id, Path(bundle), tags)
