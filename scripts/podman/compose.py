@@ -126,10 +126,24 @@ def up(project: str, directory: Path, timeout_s: float = 600) -> list[str]:
     return started
 
 
-def down(project: str, directory: Path) -> None:
-    """Stop and remove the containers (and the network); named volumes stay."""
+def down(project: str, directory: Path, *volumes: str) -> None:
+    """Stop and remove the containers and the network, as `docker compose down` does; named
+    volumes stay (pass "-v" to remove them too)."""
     compose = ("podman-compose", "-p", project, "-f", str(directory / "docker-compose.yml"))
-    run(*compose, "down", timeout=300)
+    run(*compose, "down", *volumes, timeout=300)
+    # podman-compose 1.0 keeps the network. Removing it, and letting aardvark-dns (the
+    # network's DNS server, which exits with the last container) finish exiting, keeps the
+    # next `up` from starting containers that cannot resolve each other's names (seen:
+    # airflow-init "could not translate host name postgres" right after a down and up).
+    run("podman", "network", "rm", "--force", f"{project}_default", check=False)
+    deadline = time.monotonic() + 15
+    while _dns_server_running() and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def _dns_server_running() -> bool:
+    found = subprocess.run(["pgrep", "-x", "aardvark-dns"], capture_output=True, check=False)
+    return found.returncode == 0
 
 
 def main() -> int:

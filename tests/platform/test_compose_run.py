@@ -12,6 +12,7 @@ pytest -m containers tests/platform/test_compose_run.py; CINESENSE_CONTAINER_TES
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -97,17 +98,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "url": f"http://127.0.0.1:{port}",
         }
     finally:
-        compose.run(
-            "podman-compose",
-            "-p",
-            project,
-            "-f",
-            str(directory / "docker-compose.yml"),
-            "down",
-            "-v",
-            check=False,
-            timeout=300,
-        )
+        with contextlib.suppress(compose.ComposeError):
+            compose.down(project, directory, "-v")
         os.environ.clear()
         os.environ.update(saved)
 

@@ -31,13 +31,15 @@ from cinesense.stack.secrets import ensure_secrets, read_env_file, with_secrets
 from cinesense.stack.services import (
     AIRFLOW_PREFIX,
     StackError,
-    airflow_sqlite_file,
     create_buckets,
 )
 
 AIRFLOW_WITHOUT_SCHEDULER = tuple(s for s in AIRFLOW_SERVICES if s != AIRFLOW_SCHEDULER)
 
 Say = Callable[[str], None]
+# supervisor's states of a live program; STARTING means spawned less than its startsecs
+# ago, and the health check decides whether it serves.
+ALIVE = frozenset({"RUNNING", "STARTING"})
 DEMO_MARKER = "demo-crawl-triggered"
 
 
@@ -167,19 +169,6 @@ def migrate_airflow(settings: Settings, say: Say) -> None:
         say("preparing Airflow's database (airflow db migrate)")
         run_one_shot(settings, AIRFLOW_INIT)
         marker.write_text(version)
-    if settings.stack.airflow_database_uri is None:
-        write_ahead_log(airflow_sqlite_file(settings))
-
-
-def write_ahead_log(database: Path) -> None:
-    """Put a SQLite database in WAL mode (kept in the file). In SQLite's default mode a
-    commit waits until no session is reading; Airflow's scheduler, task processes and
-    api-server keep sessions open, and a REST call then failed with "database is locked"
-    (seen in the platform test). In WAL mode readers never block the writer."""
-    import sqlite3
-
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
 
 
 def up(say: Say) -> UpReport:
@@ -191,13 +180,13 @@ def up(say: Say) -> UpReport:
     running = supervisor.supervisord_pid(settings) is not None
     states = supervisor.states(settings) if running else {}
     wanted = [s for group in groups(settings) for s in group]
-    all_running = running and all(states.get(s, ("",))[0] == "RUNNING" for s in wanted)
+    all_running = running and all(states.get(s, ("",))[0] in ALIVE for s in wanted)
     if all_running and all(health.check(settings, s) is None for s in wanted):
         report.already_running = True
         report.seconds = time.monotonic() - started_at
         return report
     check_prerequisites(settings)
-    stopped = {s for s in wanted if states.get(s, ("",))[0] != "RUNNING"}
+    stopped = {s for s in wanted if states.get(s, ("",))[0] not in ALIVE}
     check_ports(settings, stopped)
     layout.stack_home(settings).mkdir(parents=True, exist_ok=True)
     supervisor.write_config(settings)
@@ -345,7 +334,8 @@ def status() -> list[ServiceStatus]:
     rows = []
     for name in supervisor.programs(settings):
         state, detail = states.get(name, ("UNKNOWN", ""))
-        problem = health.check(settings, name) if state == "RUNNING" else f"not running ({state})"
+        alive = state in ALIVE
+        problem = health.check(settings, name) if alive else f"not running ({state})"
         rows.append(ServiceStatus(name, state, detail, problem, len(exits.get(name, []))))
     return rows
 
