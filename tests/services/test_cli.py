@@ -49,7 +49,7 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     result = run(tmp_path, "quickstart", env=TINY)
     assert result.returncode == 0, result.stderr
     prediction = json.loads(result.stdout[result.stdout.rindex("[\n") :])
-    assert prediction[0]["label"] in {"positive", "negative"}
+    assert prediction[0]["label"] in {"positive", "negative", "uncertain"}
     report = json.loads((tmp_path / "models/sentiment/evaluation.json").read_text())
     assert report["model"]["accuracy"] > 0.55 and "baseline" in report
     assert (tmp_path / "models/base/cinesense_manifest.json").exists()
@@ -147,8 +147,17 @@ def test_predict_needs_text(tmp_path: Path) -> None:
     assert_clean_error(run(tmp_path, "predict", "   "), "no review text given")
 
 
-def test_predict_without_model(tmp_path: Path) -> None:
-    assert_clean_error(run(tmp_path, "predict", "좋아요"), "cinesense train")
+def test_predict_without_a_trained_model_uses_the_shipped_one(tmp_path: Path) -> None:
+    result = run(tmp_path, "predict", "정말 재밌어요 최고예요")
+    assert result.returncode == 0, result.stderr
+    assert "the shipped model answers" in result.stderr
+    [prediction] = json.loads(result.stdout)
+    assert prediction["label"] in {"positive", "negative", "uncertain"}
+
+
+def test_predict_with_a_missing_model_directory(tmp_path: Path) -> None:
+    result = run(tmp_path, "predict", "--model", str(tmp_path / "nowhere"), "좋아요")
+    assert_clean_error(result, "cinesense train")
 
 
 def test_download_offline(tmp_path: Path) -> None:

@@ -18,6 +18,23 @@ def test_predict_refuses_text_that_is_empty_after_normalization(tmp_path: Path) 
     assert_clean_error(run(tmp_path, "predict", "좋아요", "\x01\x02"), "no readable text")
 
 
+def test_predict_with_a_bundle_shows_symbols_alone_as_uncertain(
+    tmp_path: Path, tiny_bundle: Path
+) -> None:
+    result = run(tmp_path, "predict", "--bundle", str(tiny_bundle), "재밌어요", "!!! ???")
+    assert result.returncode == 0, result.stderr
+    words, symbols = json.loads(result.stdout)
+    assert words["text"] == "재밌어요" and words["readable"]
+    assert symbols["label"] == "uncertain" and not symbols["readable"]
+
+
+def test_predict_takes_one_model(tmp_path: Path, tiny_bundle: Path) -> None:
+    result = run(
+        tmp_path, "predict", "--bundle", str(tiny_bundle), "--registry", "champion", "좋아"
+    )
+    assert_clean_error(result, "give one of --model, --bundle or --registry")
+
+
 @pytest.fixture
 def labelled_file(tmp_path: Path) -> Path:
     """A few hundred rated reviews from the bundled sample, as a plain review file."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,7 +18,10 @@ from cinesense.cli.common import (
     load_settings,
 )
 from cinesense.options import cli_options
-from cinesense.text import normalize_review
+from cinesense.text import has_letters, normalize_review
+
+if TYPE_CHECKING:
+    from cinesense.model.onnx_predict import ServedPrediction
 
 app = typer.Typer()
 
@@ -210,8 +213,13 @@ def predict(
             "version number, served with ONNX Runtime as the service does."
         ),
     ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(help="Use this serving bundle (ONNX, as served; no torch needed)."),
+    ] = None,
 ) -> None:
-    """Predict sentiment and a 1–10 rating for reviews."""
+    """Predict sentiment and a 1–10 rating for reviews. With no option and no model trained
+    yet, the model shipped with the package answers."""
     settings = load_settings()
     reviews = list(texts or [])
     if file is not None:
@@ -227,21 +235,45 @@ def predict(
             f"review(s) {', '.join(map(str, unreadable))} hold no readable text (only control "
             "characters, zero-width characters or HTML markup); give the reviews' text."
         )
+    if sum(option is not None for option in (model, registry, bundle)) > 1:
+        fail("give one of --model, --bundle or --registry.")
+    trained = model or settings.models_dir / "sentiment"
+    shipped = settings.stack.default_bundle
+    if registry is None and bundle is None and model is None and not trained.exists() and shipped:
+        typer.echo(f"note: no model trained in {trained}; the shipped model answers.", err=True)
+        bundle = shipped
+    from cinesense.model.onnx_predict import OnnxPredictor
+
+    extra = {}
     if registry is not None:
-        if model is not None:
-            fail("give either --model or --registry, not both.")
         from cinesense.registry import load_predictor
 
         served, version = load_predictor(settings, registry, settings.num_threads)
-        results = served.predict(reviews)
-        echo_json(
-            [
-                {"text": text, **p.__dict__, "version": version}
-                for text, p in zip(reviews, results, strict=True)
-            ]
-        )
-        return
+        predictions = served.predict(reviews)
+        extra = {"version": version}
+    elif bundle is not None:
+        predictions = OnnxPredictor.from_bundle(bundle, settings.num_threads).predict(reviews)
+    else:
+        predictions = _torch_predictions(trained, reviews)
+    # As the service shows them: "uncertain" when the model is unsure of a text (confidence
+    # under CINESENSE_SERVE__UNCERTAIN_BELOW) or the text holds only symbols.
+    uncertain_below = settings.serve.uncertain_below
+    echo_json(
+        [
+            {"text": text, **p.__dict__, "label": p.shown_label(uncertain_below), **extra}
+            for text, p in zip(reviews, predictions, strict=True)
+        ]
+    )
+
+
+def _torch_predictions(directory: Path, reviews: list[str]) -> list[ServedPrediction]:
+    """A trained (torch) model's predictions in the served bundle's form."""
+    from cinesense.model.onnx_predict import ServedPrediction
     from cinesense.model.predict import TorchPredictor
 
-    predictor = TorchPredictor.from_directory(model or settings.models_dir / "sentiment")
-    echo_json([p.__dict__ for p in predictor.predict(reviews)])
+    return [
+        ServedPrediction(
+            p.label, p.probability_positive, p.confidence, p.rating, readable=has_letters(p.text)
+        )
+        for p in TorchPredictor.from_directory(directory).predict(reviews)
+    ]
