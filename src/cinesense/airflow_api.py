@@ -10,6 +10,9 @@ refused, 404 unknown DAG or run, 422 parameters the DAG refuses).
 
 from __future__ import annotations
 
+import secrets
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,12 +21,15 @@ from cinesense.config import AirflowApiSettings
 from cinesense.errors import CinesenseError
 
 RUN_STATES_DONE = frozenset({"success", "failed"})
+TRIGGER_ATTEMPTS = 3
+TRIGGER_RETRY_DELAY_S = 2.0
 
 
 class AirflowError(CinesenseError):
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, transient: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.transient = transient  # worth trying again: a database error or a timeout
 
 
 class AirflowClient:
@@ -51,11 +57,27 @@ class AirflowClient:
         self._http.close()
 
     def trigger(self, dag_id: str, conf: dict[str, Any], note: str | None = None) -> dict[str, Any]:
-        """Start a run of ``dag_id`` now; returns the run (``dag_run_id``, ``state``, ...)."""
-        body: dict[str, Any] = {"logical_date": None, "conf": conf}
+        """Start a run of ``dag_id`` now; returns the run (``dag_run_id``, ``state``, ...).
+
+        On its SQLite metadata database Airflow sometimes cannot take the write lock while
+        its tasks write (a 500 "Database error", or no answer in time; seen on two busy
+        cores). The run's id is chosen here, so trying again is safe: a 409 then means an
+        earlier try created it."""
+        run_id = f"manual__{datetime.now(UTC).isoformat()}_{secrets.token_hex(3)}"
+        body: dict[str, Any] = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         if note:
             body["note"] = note
-        return self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+        path = f"/api/v2/dags/{dag_id}/dagRuns"
+        for attempt in range(1, TRIGGER_ATTEMPTS + 1):
+            try:
+                return self._call("POST", path, json=body)
+            except AirflowError as error:
+                if error.status == 409 and attempt > 1:
+                    return self.run(dag_id, run_id)
+                if not error.transient or attempt == TRIGGER_ATTEMPTS:
+                    raise
+            time.sleep(TRIGGER_RETRY_DELAY_S * attempt)
+        raise AssertionError("unreachable")
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
@@ -117,6 +139,7 @@ def _unreachable(base_url: str, error: httpx.HTTPError) -> AirflowError:
         f"Airflow at {base_url} cannot be reached ({type(error).__name__}); is the "
         "airflow-apiserver running?",
         502,
+        transient=isinstance(error, httpx.TimeoutException),
     )
 
 
@@ -128,4 +151,9 @@ def _refusal(response: httpx.Response, path: str) -> AirflowError:
         return AirflowError(f"Airflow refused the run's parameters: {detail}", 422)
     if response.status_code == 404:
         return AirflowError(f"Airflow does not know {path}: {detail}", 404)
-    return AirflowError(f"Airflow answered {response.status_code} to {path}: {detail}", 502)
+    if response.status_code == 409:
+        return AirflowError(f"Airflow already has this: {detail}", 409)
+    database_error = isinstance(detail, dict) and detail.get("reason") == "Database error"
+    return AirflowError(
+        f"Airflow answered {response.status_code} to {path}: {detail}", 502, database_error
+    )

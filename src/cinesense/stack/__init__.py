@@ -10,6 +10,6 @@ run the very same commands.
 Modules: ``layout`` (names, paths, ports, URLs), ``secrets`` (generated once, kept in a
 private env file), ``services`` (what each service runs), ``supervisor`` (the supervisord
 configuration and control), ``control`` (up, down, status, logs, credentials),
-``champion`` (the first champion from the shipped bundle), ``health`` (what "healthy"
-means for each service), ``airflow_sqlite`` (Airflow's SQLite busy timeout).
+``champion`` (the first champion from the shipped bundle), and ``health`` (what "healthy"
+means for each service).
 """

@@ -305,16 +305,11 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         )
     home = layout.data_dir(settings, "airflow")
     home.mkdir(parents=True, exist_ok=True)
-    if stack.airflow_database_uri:
-        database = {
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack.airflow_database_uri.get_secret_value()
-        }
-    else:
-        database = {
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_sqlite_file(settings)}",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": SQLITE_CONNECT_ARGS,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": SQLITE_CONNECT_ARGS,
-        }
+    database = (
+        stack.airflow_database_uri.get_secret_value()
+        if stack.airflow_database_uri
+        else f"sqlite:///{airflow_sqlite_file(settings)}"
+    )
     passwords = write_private(
         layout.config_dir(settings) / "airflow-passwords.json",
         json.dumps(
@@ -344,7 +339,7 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "2",  # 2 cores: two task processes at a time
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        **database,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
         "AIRFLOW__CORE__AUTH_MANAGER": (
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
         ),
@@ -362,9 +357,6 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(stack.airflow_trigger_log_port),
         "AIRFLOW_CONN_CINESENSE_STORAGE": json.dumps(storage_connection),
     }
-
-
-SQLITE_CONNECT_ARGS = "cinesense.stack.airflow_sqlite.CONNECT_ARGS"
 
 
 def airflow_sqlite_file(settings: Settings) -> Path:
