@@ -49,7 +49,11 @@ else:
     size = (champion or {}).get("size_mb")
     cols[3].metric("크기", "—" if size is None else f"{size:.1f} MB")
     since = models.get("champion_since")
-    cols[4].metric("챔피언이 된 때", since[:16].replace("T", " ") if since else "—")
+    cols[4].metric(  # the day fits the column; the time is in the help
+        "챔피언이 된 때",
+        since[:10] if since else "—",
+        help=since[:19].replace("T", " ") + " UTC" if since else None,
+    )
     if not models["registry"]:
         st.caption("레지스트리 없이 번들 디렉터리로 서비스 중입니다 (승격 기록 없음).")
 st.markdown(links)
