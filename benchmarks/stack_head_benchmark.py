@@ -35,7 +35,7 @@ from cinesense.pipelines.train import evaluate_served
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import update_markdown, write_entry
-from train_benchmark import DEFAULT_MODEL, SHIPPED_FIGURES, stage_dataset
+from train_benchmark import DEFAULT_MODEL, SHIPPED_FIGURES, report_figures, stage_dataset
 
 log = logging.getLogger("stack_head_benchmark")
 LATENCY_REVIEWS = 200
@@ -131,7 +131,8 @@ def stage_evaluate(
     )
     model: dict[str, Any] = report["model"]  # type: ignore[assignment]
     baseline: dict[str, Any] = report["baseline"]  # type: ignore[assignment]
-    head = verify_bundle(bundle)["stacked_head"]
+    manifest = verify_bundle(bundle)
+    head = manifest["stacked_head"]
     texts = load_dataset(dataset_dir)["test"]["text"].sample(
         n=LATENCY_REVIEWS, random_state=settings.data.seed
     )
@@ -139,22 +140,9 @@ def stage_evaluate(
     # The bundle the head was stacked on, timed alike (unless it carries a stacked head).
     stacked_already = "stacked_head" in verify_bundle(args.bundle)
     base_latency = {} if stacked_already else latency_ms(args.bundle, list(texts), args.threads)
-    sizes = verify_bundle(bundle)["files"]
-    served_mb = sum(m["bytes"] for n, m in sizes.items()) / 2**20
+    served_mb = sum(m["bytes"] for m in manifest["files"].values()) / 2**20
     return {
-        "accuracy": round(model["accuracy"], 4),
-        "macro_f1": round(model["macro_f1"], 4),
-        "roc_auc": round(model["roc_auc"], 4),
-        "ece": round(model["ece"], 4),
-        "accuracy_natural_mix": round(model["accuracy_natural_mix"], 4),
-        "baseline_accuracy": round(baseline["accuracy"], 4),
-        "rating_mae": round(model["rating_mae"], 3),
-        "rating_spearman": round(model["rating_spearman"], 4),
-        "label_rating_contradictions": round(model["label_rating_contradictions"], 4),
-        "behaviour_pass_rate": round(model["behaviour"]["pass_rate"], 4),
-        "test_reviews": model["test_balanced_reviews"],
-        "test_rated_reviews": model["test_rated_reviews"],
-        "test_movies": model["test_movies"],
+        **report_figures(model, baseline),
         "validation_accuracy": head["validation_sample_accuracy"],
         "validation_accuracy_base": head["validation_sample_accuracy_base"],
         "validation_balanced_accuracy": head["validation_accuracy_served"],
@@ -185,7 +173,8 @@ def stage_ship(args: argparse.Namespace, bundle: Path, dataset_dir: Path, metric
         )
         return False
     dataset = load_dataset(dataset_dir)
-    head = verify_bundle(bundle)["stacked_head"]
+    manifest = verify_bundle(bundle)
+    head = manifest["stacked_head"]
     base_shipped = head["base"].get("shipped") or {}
     base_command = base_shipped.get("command", "")
     command = "python benchmarks/stack_head_benchmark.py " + " ".join(sys.argv[1:])

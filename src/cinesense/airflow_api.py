@@ -68,7 +68,8 @@ class AirflowClient:
         if note:
             body["note"] = note
         path = f"/api/v2/dags/{dag_id}/dagRuns"
-        for attempt in range(1, TRIGGER_ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 return self._call("POST", path, json=body)
             except AirflowError as error:
@@ -77,7 +78,7 @@ class AirflowClient:
                 if not error.transient or attempt == TRIGGER_ATTEMPTS:
                     raise
             time.sleep(TRIGGER_RETRY_DELAY_S * attempt)
-        raise AssertionError("unreachable")
+            attempt += 1
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")

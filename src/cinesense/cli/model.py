@@ -242,8 +242,6 @@ def predict(
     if registry is None and bundle is None and model is None and not trained.exists() and shipped:
         typer.echo(f"note: no model trained in {trained}; the shipped model answers.", err=True)
         bundle = shipped
-    from cinesense.model.onnx_predict import OnnxPredictor
-
     extra = {}
     if registry is not None:
         from cinesense.registry import load_predictor
@@ -252,6 +250,8 @@ def predict(
         predictions = served.predict(reviews)
         extra = {"version": version}
     elif bundle is not None:
+        from cinesense.model.onnx_predict import OnnxPredictor
+
         predictions = OnnxPredictor.from_bundle(bundle, settings.num_threads).predict(reviews)
     else:
         predictions = _torch_predictions(trained, reviews)

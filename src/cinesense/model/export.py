@@ -13,7 +13,6 @@ The steps, in order, each checked:
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -26,10 +25,14 @@ import pandas as pd
 
 from cinesense.data.dataset import NEUTRAL, balanced_binary
 from cinesense.errors import ModelError
-from cinesense.files import atomic_directory, sha256_file
+from cinesense.files import atomic_directory
 from cinesense.model.behaviour import CASES
 from cinesense.model.heads import LABEL_MAP_FILE, positive_probability
-from cinesense.model.onnx_predict import BUNDLE_FORMAT, BUNDLE_MANIFEST, OnnxPredictor
+from cinesense.model.onnx_predict import (
+    BUNDLE_FORMAT,
+    OnnxPredictor,
+    write_bundle_manifest,
+)
 from cinesense.model.predict import TorchPredictor
 from cinesense.model.rating import CALIBRATION_FILE
 
@@ -83,7 +86,7 @@ def build_serving_bundle(
             accuracy_delta=delta,
             evaluation_reviews=len(labelled),
         )
-        _write_manifest(staging, manifest)
+        write_bundle_manifest(staging, manifest)
     log.info("bundle %s: serving %s (%s)", out_dir, manifest["served"], manifest["reason"])
     return manifest
 
@@ -177,20 +180,6 @@ def _draft_manifest(predictor: TorchPredictor) -> dict:
         "cpu_flags": _cpu_flags(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def _write_manifest(staging: Path, manifest: dict) -> None:
-    manifest["files"] = {
-        path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        for path in sorted(staging.iterdir())
-        if path.name != BUNDLE_MANIFEST
-    }
-    manifest["sizes_mb"] = {
-        name: round(meta["bytes"] / 2**20, 2)
-        for name, meta in manifest["files"].items()
-        if name.endswith(".onnx")
-    }
-    (staging / BUNDLE_MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 
 def _cpu_flags() -> list[str]:

@@ -48,6 +48,21 @@ class ServedPrediction:
         return self.label
 
 
+def write_bundle_manifest(staging: Path, manifest: dict) -> None:
+    """The bundle's manifest, with every other file's checksum and size, into ``staging``."""
+    manifest["files"] = {
+        path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        for path in sorted(staging.iterdir())
+        if path.name != BUNDLE_MANIFEST
+    }
+    manifest["sizes_mb"] = {
+        name: round(meta["bytes"] / 2**20, 2)
+        for name, meta in manifest["files"].items()
+        if name.endswith(".onnx")
+    }
+    (staging / BUNDLE_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+
+
 def verify_bundle(directory: Path) -> dict:
     """Return the bundle manifest after checking it and every file's size and SHA-256."""
     directory = Path(directory)

@@ -45,7 +45,7 @@ from cinesense.data.dataset import NEUTRAL, Dataset, balanced_binary, class_weig
 from cinesense.errors import ModelError
 from cinesense.files import atomic_directory, sha256_file
 from cinesense.model.heads import LABEL_MAP_FILE, NUM_RATINGS, LabelMap, expected_rating
-from cinesense.model.onnx_predict import BUNDLE_MANIFEST, OnnxPredictor, verify_bundle
+from cinesense.model.onnx_predict import OnnxPredictor, verify_bundle, write_bundle_manifest
 from cinesense.model.rating import RatingCalibration
 from cinesense.model.wide import MIX_GRID, binary_accuracy, fit_mix
 from cinesense.text import normalize_review
@@ -605,7 +605,7 @@ def stack_bundle(
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "stacked_head": report,
         }
-        _write_manifest(staging, new_manifest)
+        write_bundle_manifest(staging, new_manifest)
     log.info("stacked bundle %s: %s", out_dir, json.dumps(report, default=str))
     return StackResult(out_dir, verify_bundle(out_dir), report)
 
@@ -676,17 +676,3 @@ def _fit_calibration(predictor: OnnxPredictor, validation: pd.DataFrame, seed: i
     rated = rated.sample(n=min(MAX_CALIBRATION_REVIEWS, len(rated)), random_state=seed)
     logits = predictor.logits(list(rated["text"])).astype(np.float64)
     return RatingCalibration.fit(expected_rating(logits), rated["rating"].to_numpy(float))
-
-
-def _write_manifest(staging: Path, manifest: dict) -> None:
-    manifest["files"] = {
-        path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        for path in sorted(staging.iterdir())
-        if path.name != BUNDLE_MANIFEST
-    }
-    manifest["sizes_mb"] = {
-        name: round(meta["bytes"] / 2**20, 2)
-        for name, meta in manifest["files"].items()
-        if name.endswith(".onnx")
-    }
-    (staging / BUNDLE_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))

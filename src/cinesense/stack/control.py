@@ -180,13 +180,12 @@ def up(say: Say) -> UpReport:
     running = supervisor.supervisord_pid(settings) is not None
     states = supervisor.states(settings) if running else {}
     wanted = [s for group in groups(settings) for s in group]
-    all_running = running and all(states.get(s, ("",))[0] in ALIVE for s in wanted)
-    if all_running and all(health.check(settings, s) is None for s in wanted):
+    stopped = {s for s in wanted if states.get(s, ("",))[0] not in ALIVE}
+    if running and not stopped and all(health.check(settings, s) is None for s in wanted):
         report.already_running = True
         report.seconds = time.monotonic() - started_at
         return report
     check_prerequisites(settings)
-    stopped = {s for s in wanted if states.get(s, ("",))[0] not in ALIVE}
     check_ports(settings, stopped)
     layout.stack_home(settings).mkdir(parents=True, exist_ok=True)
     supervisor.write_config(settings)
