@@ -5,8 +5,10 @@
 Needs the outputs of train_benchmark.py in --work-dir (the fine-tuned small model and its
 dataset). Builds the serving bundle (export, optimize, quantize, parity, INT8
 re-evaluation on test movies), then times each format on real test reviews at batch 1
-and batch 32 with --threads CPU threads, tokenization included. Writes the ``quantize``
-entry of benchmarks/results.json and a section of benchmarks/RESULTS.md.
+and batch 32 with --threads CPU threads, tokenization included, beside the bundle the
+package ships (src/cinesense/default_model: that INT8 graph with the n-gram head stacked
+on it), whose accuracy is measured on the same test reviews. Writes the ``quantize`` entry
+of benchmarks/results.json and a section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cinesense.data.dataset import load_dataset
+from cinesense.files import sha256_file
 from cinesense.model.export import FP32_FILE, INT8_FILE, build_serving_bundle
 from cinesense.model.loop import set_threads
-from cinesense.model.onnx_predict import OnnxPredictor
+from cinesense.model.onnx_predict import OnnxPredictor, verify_bundle
 from cinesense.model.predict import TorchPredictor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import RESULTS, update_markdown, write_entry
+from train_benchmark import DEFAULT_MODEL, served_accuracy
 
 log = logging.getLogger("quantize_benchmark")
 
@@ -60,7 +64,8 @@ def main() -> None:
     set_threads(args.threads)
     model_dir = args.work_dir / "sentiment-small"
     bundle_dir = args.work_dir / "serving-small"
-    test = load_dataset(args.work_dir / "dataset")["test"]
+    dataset_dir = args.work_dir / "dataset"
+    test = load_dataset(dataset_dir)["test"]
     manifest = build_serving_bundle(model_dir, bundle_dir, test)
     texts = test["text"].sample(n=4000, random_state=1).tolist()
 
@@ -71,6 +76,8 @@ def main() -> None:
     for name, file in (("onnx_fp32", FP32_FILE), ("onnx_int8", INT8_FILE)):
         predictor = OnnxPredictor(bundle_dir, {**manifest, "served_file": file}, args.threads)
         formats[name] = lambda batch, p=predictor: p.logits(batch, batch_size=len(batch))
+    shipped = OnnxPredictor.from_bundle(DEFAULT_MODEL, threads=args.threads)
+    formats["shipped_int8"] = lambda batch: shipped.logits(batch, batch_size=len(batch))
     timings = {
         (name, batch): throughput(run, texts, batch, args.seconds)
         for name, run in formats.items()
@@ -83,6 +90,8 @@ def main() -> None:
         return timings[(name, batch)]["reviews_per_s"]
 
     sizes = {name: meta["bytes"] for name, meta in manifest["files"].items()}
+    shipped_manifest = verify_bundle(DEFAULT_MODEL)
+    stacked_on = (shipped_manifest.get("stacked_head") or {}).get("base", {})
     metrics = {
         "int8_speedup_batch32": round(rate("onnx_int8", 32) / rate("pytorch_fp32", 32), 2),
         "onnx_fp32_speedup_batch32": round(rate("onnx_fp32", 32) / rate("pytorch_fp32", 32), 2),
@@ -96,6 +105,13 @@ def main() -> None:
         "pytorch_mb": round((model_dir / "model.safetensors").stat().st_size / 2**20, 2),
         "onnx_fp32_mb": round(sizes[FP32_FILE] / 2**20, 2),
         "onnx_int8_mb": round(sizes[INT8_FILE] / 2**20, 2),
+        "shipped_int8_mb": round(
+            shipped_manifest["files"][shipped_manifest["served_file"]]["bytes"] / 2**20, 2
+        ),
+        "shipped_accuracy": round(served_accuracy(DEFAULT_MODEL, dataset_dir, seed=13), 4),
+        "shipped_is_stacked_on_this_int8": int(
+            stacked_on.get("served_file_sha256") == sha256_file(bundle_dir / INT8_FILE)
+        ),
         **{
             f"{name}_batch{batch}_reviews_per_s": round(timing["reviews_per_s"], 1)
             for (name, batch), timing in timings.items()
@@ -106,7 +122,7 @@ def main() -> None:
     entry = json.loads(RESULTS.read_text())["benchmarks"]["quantize"]
     rows = "\n".join(
         f"| {name} | {metrics[f'{name}_batch1_ms']} | {metrics[f'{name}_batch32_reviews_per_s']} "
-        f"| {metrics[name.replace('pytorch_fp32', 'pytorch') + '_mb']} |"
+        f"| {metrics['pytorch_mb' if name == 'pytorch_fp32' else name + '_mb']} |"
         for name in formats
     )
     update_markdown(
@@ -126,6 +142,11 @@ def main() -> None:
             f"FP32 {metrics['accuracy_fp32']}, INT8 {metrics['accuracy_int8']} (change "
             f"{metrics['int8_accuracy_delta'] * 100:+.2f} points). Served: {manifest['served']} "
             f"({manifest['reason']}).",
+            "",
+            f"shipped_int8 is the bundle the package ships (src/cinesense/default_model): "
+            f"{'this' if metrics['shipped_is_stacked_on_this_int8'] else 'another'} INT8 graph "
+            f"with the n-gram head of model/stacking.py stacked on it. Its accuracy on the same "
+            f"{metrics['evaluation_reviews']} test reviews: {metrics['shipped_accuracy']}.",
             "",
         ],
     )

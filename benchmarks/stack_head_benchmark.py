@@ -29,17 +29,15 @@ from cinesense.config import Settings
 from cinesense.data.dataset import load_dataset
 from cinesense.model.loop import set_threads
 from cinesense.model.onnx_predict import OnnxPredictor, verify_bundle
-from cinesense.model.shipping import write_shipped_bundle
 from cinesense.model.stacking import HeadTraining, NgramConfig, stack_bundle
 from cinesense.pipelines.train import evaluate_served
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import update_markdown, write_entry
-from train_benchmark import DEFAULT_MODEL, SHIPPED_FIGURES, report_figures, stage_dataset
+from train_benchmark import DEFAULT_MODEL, report_figures, served_accuracy, ship, stage_dataset
 
 log = logging.getLogger("stack_head_benchmark")
 LATENCY_REVIEWS = 200
-EVALUATION_SAMPLE = 20000  # the test sample build_serving_bundle checks INT8 on
 
 
 def parse_args() -> argparse.Namespace:
@@ -105,21 +103,6 @@ def latency_ms(bundle: Path, texts: list[str], threads: int) -> dict[str, float]
     }
 
 
-def served_accuracy(bundle: Path, dataset_dir: Path, seed: int) -> float:
-    """Accuracy of the served file on the test sample the export checks INT8 on."""
-    from cinesense.data.dataset import NEUTRAL, balanced_binary
-    from cinesense.model.heads import positive_probability
-
-    test = load_dataset(dataset_dir)["test"]
-    labelled = balanced_binary(test[test["label"] != NEUTRAL], seed)
-    labelled = labelled.sample(n=min(EVALUATION_SAMPLE, len(labelled)), random_state=seed)
-    predictor = OnnxPredictor.from_bundle(bundle)
-    probability = positive_probability(
-        predictor.logits(list(labelled["text"])).astype(np.float64), predictor.label_map
-    )
-    return float(((probability >= 0.5).astype(int) == labelled["label"].to_numpy()).mean())
-
-
 def stage_evaluate(
     args: argparse.Namespace, settings: Settings, dataset_dir: Path, bundle: Path
 ) -> dict[str, Any]:
@@ -161,7 +144,8 @@ def stage_evaluate(
 
 def stage_ship(args: argparse.Namespace, bundle: Path, dataset_dir: Path, metrics: dict) -> bool:
     """Ship the stacked bundle as the package's default model unless the shipped model did
-    better on validation (the 8,000-review validation sample both are scored on)."""
+    better on validation (the 8,000-review validation sample both are scored on); the
+    ``train`` entry keeps describing the model train_benchmark.py shipped."""
     shipped = json.loads((DEFAULT_MODEL / "manifest.json").read_text()).get("shipped", {})
     shipped_validation = shipped.get("benchmark", {}).get("validation_accuracy")
     better = shipped_validation is None or metrics["validation_accuracy"] >= shipped_validation
@@ -172,32 +156,27 @@ def stage_ship(args: argparse.Namespace, bundle: Path, dataset_dir: Path, metric
             shipped_validation,
         )
         return False
-    dataset = load_dataset(dataset_dir)
     manifest = verify_bundle(bundle)
     head = manifest["stacked_head"]
     base_shipped = head["base"].get("shipped") or {}
     base_command = base_shipped.get("command", "")
     command = "python benchmarks/stack_head_benchmark.py " + " ".join(sys.argv[1:])
-    provenance = {
-        "data_fingerprint": dataset.manifest.fingerprint,
-        "dataset_sizes": dataset.manifest.sizes,
-        "benchmark": {k: metrics[k] for k in SHIPPED_FIGURES if k in metrics},
-        "int8_accuracy": metrics["int8_accuracy"],
-        "command": f"{base_command} && {command}" if base_command else command,
-        "history": (
-            f"The base graph (BERT + wide head, shipped {head['base']['created_at']}; "
-            f"{base_shipped.get('history', '')}) with an n-gram head stacked on it by "
-            f"benchmarks/stack_head_benchmark.py (model/stacking.py): character 1-4-grams and "
-            f"token 1-2-grams, {head['buckets']} INT8 buckets, trained {head['minutes']} min "
-            f"on the train split, mixed at {head['mix']} (chosen on validation). Validation "
-            f"sample accuracy {metrics['validation_accuracy_base']} -> "
-            f"{metrics['validation_accuracy']} (served INT8 graphs). See benchmarks/RESULTS.md, "
-            "model attempts."
-        ),
-        "base_benchmark": base_shipped.get("benchmark"),
-    }
-    shipped_manifest = write_shipped_bundle(bundle, DEFAULT_MODEL, provenance)
-    log.info("ship: %s (%s MB)", DEFAULT_MODEL, sum(shipped_manifest["sizes_mb"].values()))
+    history = (
+        f"The base graph (BERT + wide head, shipped {head['base']['created_at']}; "
+        f"{base_shipped.get('history', '')}) with an n-gram head stacked on it by "
+        f"benchmarks/stack_head_benchmark.py (model/stacking.py): character 1-4-grams and "
+        f"token 1-2-grams, {head['buckets']} INT8 buckets, trained {head['minutes']} min "
+        f"on the train split, mixed at {head['mix']} (chosen on validation). Validation "
+        f"sample accuracy {metrics['validation_accuracy_base']} -> "
+        f"{metrics['validation_accuracy']} (served INT8 graphs)."
+    )
+    ship(
+        bundle,
+        load_dataset(dataset_dir),
+        metrics,
+        f"{base_command} && {command}" if base_command else command,
+        history,
+    )
     return True
 
 

@@ -1,11 +1,17 @@
-"""Train benchmark: dataset → self-built base → fine-tune → evaluate, on the full corpus.
+"""Train benchmark: dataset → base → fine-tune → evaluate → ship, on the full corpus.
 
     python benchmarks/train_benchmark.py --corpus ../shared/data/naver_movie_reviews.tsv.gz
 
-Runs on the CPU (2 cores in the committed results) with no network. Every stage keeps
-its output in --work-dir (default ~/.cache/cinesense-bench) and is skipped when that
-output already exists for the same data and settings, so the one-off pretraining is not
-repeated. Writes the ``train`` entry of benchmarks/results.json and benchmarks/RESULTS.md.
+The base is the self-built BERT (pretrained here) or, with --from-bundle, the BERT of a
+serving bundle (a second fine-tuning stage). The ship stage exports the fine-tuned model
+to INT8, stacks the n-gram head of model/stacking.py on it and scores that bundle as the
+service serves it; those are the ``train`` entry's figures (the PyTorch model's beside
+them), and the bundle becomes the package's default model when it beats the shipped one
+on validation. Runs on the CPU (2 cores in the committed results) with no network. Every
+stage keeps its output in --work-dir (default ~/.cache/cinesense-bench) and is skipped
+when that output already exists for the same data and settings, so the one-off
+pretraining is not repeated. Writes the ``train`` entry of benchmarks/results.json and
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -22,21 +28,29 @@ import numpy as np
 from cinesense.config import PretrainSettings, Settings, TrainSettings
 from cinesense.data.corpus import read_corpus
 from cinesense.data.dataset import build_dataset, load_dataset, save_dataset
-from cinesense.model.export import build_serving_bundle
+from cinesense.model.export import MAX_EVALUATION_REVIEWS, build_serving_bundle
 from cinesense.model.finetune import add_wide_head, finetune
 from cinesense.model.heads import TRAINING_MANIFEST
 from cinesense.model.loop import set_threads
+from cinesense.model.onnx_predict import OnnxPredictor, verify_bundle
 from cinesense.model.pretrain import MANIFEST, pretrain, text_fingerprint
+from cinesense.model.recover import recover_classifier
 from cinesense.model.report import evaluation_report
 from cinesense.model.shipping import write_shipped_bundle
+from cinesense.model.stacking import stack_bundle
 from cinesense.model.wide import WIDE_CONFIG
+from cinesense.pipelines.train import evaluate_served
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import RESULTS, update_markdown, write_entry
 
 log = logging.getLogger("train_benchmark")
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "src/cinesense/default_model"
+PYTORCH_FIGURES = ("accuracy", "macro_f1", "rating_mae", "behaviour_pass_rate", "roc_auc", "ece")
+TRAINING_FIGURES = ("pretrain_minutes", "pretrain_steps", "finetune_minutes", "finetune_steps")
+EARLIER_TRAINING = "earlier_training.json"  # beside a recovered base: its model's training
 SHIPPED_FIGURES = (
+    *TRAINING_FIGURES,
     "validation_accuracy",
     "accuracy",
     "baseline_accuracy",
@@ -81,6 +95,13 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="Ship even when the shipped model scored higher on validation.",
     )
+    parser.add_argument(
+        "--shuffle-seed",
+        type=int,
+        default=None,
+        help="Order of the training reviews (default: the seed, 13). A second fine-tuning "
+        "stage from --base-dir reads other reviews first under another one.",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--base-dir",
@@ -88,6 +109,14 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="Fine-tune from this base (for example a pretraining checkpoint) instead of "
         "the pretraining stage's output.",
+    )
+    parser.add_argument(
+        "--from-bundle",
+        type=Path,
+        default=None,
+        help="Fine-tune on from the BERT inside this serving bundle (for example the shipped "
+        "src/cinesense/default_model), recovered by cinesense.model.recover: a second "
+        "fine-tuning stage without the PyTorch model or its pretraining.",
     )
     parser.add_argument(
         "--stop-after",
@@ -143,6 +172,52 @@ def stage_pretrain(args: argparse.Namespace, dataset_dir: Path) -> Path:
     return directory
 
 
+def stage_base(args: argparse.Namespace, dataset_dir: Path) -> Path:
+    if not args.from_bundle:
+        return stage_pretrain(args, dataset_dir)
+    directory = args.work_dir / "recovered"
+    report = recover_classifier(args.from_bundle, directory)
+    log.info("base: recovered from %s (%s)", args.from_bundle, report)
+    (directory / EARLIER_TRAINING).write_text(json.dumps(_earlier_training(args.from_bundle)))
+    return directory
+
+
+def _finetuning(base_dir: Path, train_manifest: dict) -> dict[str, float]:
+    """Fine-tuning minutes and steps; for a recovered base, the earlier stage's added in
+    (and each stage's kept)."""
+    this = {
+        "finetune_minutes": train_manifest["minutes"],
+        "finetune_steps": train_manifest["steps"],
+    }
+    if not (base_dir / EARLIER_TRAINING).exists():
+        return this
+    earlier = json.loads((base_dir / EARLIER_TRAINING).read_text())
+    if earlier["finetune_minutes"] is None:
+        return this
+    return {
+        "finetune_minutes": round(earlier["finetune_minutes"] + this["finetune_minutes"], 2),
+        "finetune_steps": earlier["finetune_steps"] + this["finetune_steps"],
+        "earlier_finetune_minutes": earlier["finetune_minutes"],
+        "earlier_finetune_steps": earlier["finetune_steps"],
+        "second_stage_finetune_minutes": this["finetune_minutes"],
+        "second_stage_finetune_steps": this["finetune_steps"],
+    }
+
+
+def _earlier_training(bundle: Path) -> dict[str, float | None]:
+    """How long the model inside a shipped bundle was pretrained and fine-tuned: from its
+    provenance, or from the ``train`` entry whose command built it (bundles shipped before
+    2026-12-06 did not record these figures)."""
+    shipped = verify_bundle(bundle).get("shipped") or {}
+    figures = dict(shipped.get("benchmark") or {})
+    entry = json.loads(RESULTS.read_text())["benchmarks"].get("train", {})
+    if "pretrain_minutes" not in figures and entry.get("command", "?") in shipped.get(
+        "command", ""
+    ):
+        figures = {**entry["metrics"], **figures}
+    return {name: figures.get(name) for name in TRAINING_FIGURES}
+
+
 def _budget_reached(done: dict, wanted: PretrainSettings) -> bool:
     if wanted.max_steps:
         return (done.get("max_steps") or 0) >= wanted.max_steps
@@ -166,6 +241,7 @@ def stage_finetune(
         max_minutes=args.finetune_minutes,
         eval_every_steps=1500,
         early_stopping_patience=4,
+        shuffle_seed=args.shuffle_seed,
     )
     settings = settings.model_copy(update={"train": train})
     result = finetune(load_dataset(dataset_dir), directory, settings, progress=False)
@@ -195,10 +271,9 @@ def stage_evaluate(
         "baseline_macro_f1": round(baseline["macro_f1"], 4),
         "baseline_rating_mae": round(baseline["rating_mae"], 3),
         "baseline_behaviour_pass_rate": round(baseline["behaviour"]["pass_rate"], 4),
-        "finetune_minutes": train_manifest["minutes"],
+        **_finetuning(base_dir, train_manifest),
         "pretrain_minutes": base_manifest["minutes"],
         "pretrain_steps": base_manifest["steps"],
-        "finetune_steps": train_manifest["steps"],
         "model_mb": round(_size_mb(model_dir / "model.safetensors"), 1),
         "parameters_m": round(_parameters(model_dir) / 1e6, 2),
         "train_reviews": dataset.manifest.sizes["train"],
@@ -206,7 +281,7 @@ def stage_evaluate(
         **_wide_figures(train_manifest.get("wide_head")),
     }
     write_entry("train", metrics, threads=args.threads)
-    write_markdown(metrics, report)
+    write_markdown(metrics, report["model"]["behaviour"]["by_kind"])  # type: ignore[index]
     return metrics
 
 
@@ -230,13 +305,40 @@ def report_figures(model: dict, baseline: dict) -> dict[str, float | int]:
 
 
 def stage_ship(
-    args: argparse.Namespace, dataset_dir: Path, model_dir: Path, metrics: dict[str, float | int]
+    args: argparse.Namespace,
+    settings: Settings,
+    dataset_dir: Path,
+    model_dir: Path,
+    metrics: dict[str, float | int],
 ) -> None:
-    """Quantize the model and ship its slim INT8 bundle as the package's default model,
-    unless the model shipped now did better on validation (the test split only reports)."""
+    """Export the model to INT8, stack the n-gram head on it (model/stacking.py), score the
+    stacked bundle as the service serves it and record those figures as the ``train``
+    entry; ship the bundle as the package's default model unless the model shipped now did
+    better on validation (the test split only reports)."""
+    dataset = load_dataset(dataset_dir)
+    exported = build_serving_bundle(model_dir, args.work_dir / "serving", dataset["test"])
+    stacked = stack_bundle(
+        args.work_dir / "serving", dataset, args.work_dir / "stacked-serving", threads=args.threads
+    )
+    head = stacked.report
+    served, report = served_figures(settings, dataset_dir, stacked.directory, args.work_dir)
+    metrics = {
+        **metrics,
+        **{f"pytorch_{name}": metrics[name] for name in PYTORCH_FIGURES},
+        **served,
+        "validation_accuracy": head["validation_sample_accuracy"],
+        "validation_accuracy_unstacked": head["validation_sample_accuracy_base"],
+        "stacked_head_mix": head["mix"],
+        "stacked_head_minutes": head["minutes"],
+        "int8_accuracy_delta": round(exported["accuracy_delta"], 4),
+        "model_mb": round(_bundle_mb(stacked.manifest), 2),
+        "pytorch_mb": metrics["model_mb"],
+    }
+    write_entry("train", metrics, threads=args.threads)
+    write_markdown(metrics, report["model"]["behaviour"]["by_kind"])  # type: ignore[index]
     shipped_validation = _shipped_validation_accuracy()
-    better = shipped_validation is None or metrics["validation_accuracy"] >= shipped_validation
-    if not (better or args.force_ship):
+    worse = shipped_validation is not None and metrics["validation_accuracy"] < shipped_validation
+    if worse and not args.force_ship:
         log.warning(
             "ship: not shipped: validation accuracy %.4f is below the shipped model's %.4f "
             "(--force-ship ships it anyway)",
@@ -244,17 +346,77 @@ def stage_ship(
             shipped_validation,
         )
         return
-    dataset = load_dataset(dataset_dir)
-    bundle = build_serving_bundle(model_dir, args.work_dir / "serving", dataset["test"])
+    command = "python benchmarks/train_benchmark.py " + " ".join(
+        a for a in sys.argv[1:] if a != "--reuse-finetuned"
+    )
+    stage = "second_stage_" if "second_stage_finetune_minutes" in metrics else ""
+    history = (
+        f"BERT + wide head fine-tuned {metrics[stage + 'finetune_minutes']} min "
+        f"({metrics[stage + 'finetune_steps']} steps), exported to INT8 and stacked with an "
+        f"n-gram head (mix {head['mix']}, chosen on validation). Validation sample accuracy "
+        f"{head['validation_sample_accuracy_base']} -> {head['validation_sample_accuracy']}."
+    )
+    if args.from_bundle and args.from_bundle.resolve() == DEFAULT_MODEL:
+        before = json.loads((DEFAULT_MODEL / "manifest.json").read_text())["shipped"]
+        command = f"{before['command']} && {command}"
+        history = (
+            f"Recovered from the default model shipped before it ({before.get('history', '')}); "
+            f"then {history}"
+        )
+    ship(stacked.directory, dataset, metrics, command, history)
+
+
+def ship(bundle: Path, dataset, metrics: dict, command: str, history: str) -> None:
+    """Write ``bundle`` as the package's default model with its provenance."""
     provenance = {
         "data_fingerprint": dataset.manifest.fingerprint,
         "dataset_sizes": dataset.manifest.sizes,
         "benchmark": {k: metrics[k] for k in SHIPPED_FIGURES if k in metrics},
-        "int8_accuracy": bundle["accuracy_int8"],
-        "command": "python benchmarks/train_benchmark.py " + " ".join(sys.argv[1:]),
+        "int8_accuracy": metrics["int8_accuracy"],
+        "command": command,
+        "history": history + " See benchmarks/RESULTS.md, model attempts.",
     }
-    shipped = write_shipped_bundle(args.work_dir / "serving", DEFAULT_MODEL, provenance)
+    shipped = write_shipped_bundle(bundle, DEFAULT_MODEL, provenance)
     log.info("ship: %s (%s MB)", DEFAULT_MODEL, sum(shipped["sizes_mb"].values()))
+
+
+def served_figures(
+    settings: Settings, dataset_dir: Path, bundle: Path, work_dir: Path
+) -> tuple[dict[str, float | int], dict]:
+    """A serving bundle's headline figures, scored as `cinesense evaluate --bundle` scores
+    it (the test movies, beside the TF-IDF baseline), and its accuracy on the test sample
+    the export checks INT8 on."""
+    started = time.monotonic()
+    report = evaluate_served(settings, dataset_dir, bundle=bundle, with_baseline=True)
+    log.info("evaluate %s: %.1f min", bundle, (time.monotonic() - started) / 60)
+    (work_dir / f"{bundle.name}_evaluation.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=2, default=str)
+    )
+    figures = {
+        **report_figures(report["model"], report["baseline"]),  # type: ignore[arg-type]
+        "int8_accuracy": round(served_accuracy(bundle, dataset_dir, settings.data.seed), 5),
+    }
+    return figures, report
+
+
+def served_accuracy(bundle: Path, dataset_dir: Path, seed: int) -> float:
+    """Accuracy of the served file on the test sample the export checks INT8 on."""
+    from cinesense.data.dataset import NEUTRAL, balanced_binary
+    from cinesense.model.heads import positive_probability
+
+    test = load_dataset(dataset_dir)["test"]
+    labelled = balanced_binary(test[test["label"] != NEUTRAL], seed)
+    labelled = labelled.sample(n=min(MAX_EVALUATION_REVIEWS, len(labelled)), random_state=seed)
+    predictor = OnnxPredictor.from_bundle(bundle)
+    probability = positive_probability(
+        predictor.logits(list(labelled["text"])).astype(np.float64), predictor.label_map
+    )
+    return float(((probability >= 0.5).astype(int) == labelled["label"].to_numpy()).mean())
+
+
+def _bundle_mb(manifest: dict) -> float:
+    served = [manifest["served_file"], *(n for n in manifest["files"] if not n.endswith(".onnx"))]
+    return sum(manifest["files"][n]["bytes"] for n in served) / 2**20
 
 
 def _validation_accuracy(train_manifest: dict) -> float:
@@ -273,8 +435,12 @@ def _shipped_validation_accuracy() -> float | None:
     return figures.get("validation_accuracy")
 
 
-def _base_progress(base_dir: Path) -> dict[str, float]:
-    """Minutes and steps of a finished base, or of a pretraining checkpoint used as one."""
+def _base_progress(base_dir: Path) -> dict[str, float | None]:
+    """Minutes and steps of a finished base, or of a pretraining checkpoint used as one, or
+    of the pretraining of the model a base was recovered from."""
+    if (base_dir / EARLIER_TRAINING).exists():
+        earlier = json.loads((base_dir / EARLIER_TRAINING).read_text())
+        return {"minutes": earlier["pretrain_minutes"], "steps": earlier["pretrain_steps"]}
     if (base_dir / MANIFEST).exists():
         return json.loads((base_dir / MANIFEST).read_text())
     checkpoint = json.loads((base_dir / "checkpoint.json").read_text())
@@ -304,13 +470,9 @@ def _parameters(model_dir: Path) -> int:
         return sum(int(np.prod(weights.get_slice(k).get_shape())) for k in weights.keys())  # noqa: SIM118
 
 
-def _row(title: str, metrics: dict[str, float | int], name: str) -> str:
-    return f"| {title} | {metrics[name]:.4f} | {metrics['baseline_' + name]:.4f} |"
-
-
-def write_markdown(metrics: dict[str, float | int], report: dict[str, object]) -> None:
+def write_markdown(metrics: dict[str, float | int], behaviour: dict[str, float]) -> None:
     entry = json.loads(RESULTS.read_text())["benchmarks"]["train"]
-    behaviour = report["model"]["behaviour"]["by_kind"]  # type: ignore[index]
+    stacked = "pytorch_accuracy" in metrics
     lines = [
         "## train — self-built Korean BERT (small) on the Naver corpus",
         "",
@@ -318,26 +480,89 @@ def write_markdown(metrics: dict[str, float | int], report: dict[str, object]) -
         "",
         f"Test: {metrics['test_reviews']} class-balanced labelled reviews and "
         f"{metrics['test_rated_reviews']} rated reviews from {metrics['test_movies']} movies "
-        "that no training or pretraining step saw.",
+        "that no training or pretraining step saw."
+        + (
+            " The model column is the shipped bundle (INT8, n-gram head stacked), scored as "
+            "`cinesense evaluate --bundle` scores it; the PyTorch column is BERT with its wide "
+            "head before export and stacking."
+            if stacked
+            else ""
+        ),
         "",
-        "| | model | TF-IDF + LR baseline |",
-        "|---|---|---|",
-        _row("binary accuracy (balanced)", metrics, "accuracy"),
-        _row("macro-F1", metrics, "macro_f1"),
-        _row("rating MAE (1–10, all ratings)", metrics, "rating_mae"),
-        _row("behavioural pass rate", metrics, "behaviour_pass_rate"),
+        *_table(metrics, stacked),
         "",
-        f"Model: {metrics['parameters_m']} M parameters, {metrics['model_mb']} MB. "
-        f"ROC-AUC {metrics['roc_auc']}, ECE {metrics['ece']}, rating Spearman "
+        f"Model: {metrics['parameters_m']} M parameters, {metrics['model_mb']} MB"
+        + (f" served ({metrics['pytorch_mb']} MB in PyTorch)" if stacked else "")
+        + f". ROC-AUC {metrics['roc_auc']}, ECE {metrics['ece']}, rating Spearman "
         f"{metrics['rating_spearman']}, accuracy on the natural class mix "
-        f"{metrics['accuracy_natural_mix']}.",
-        f"Pretraining {metrics['pretrain_minutes']} min ({metrics['pretrain_steps']} steps); "
-        f"fine-tuning {metrics['finetune_minutes']} min ({metrics['finetune_steps']} steps).",
+        f"{metrics['accuracy_natural_mix']}, label/rating contradictions "
+        f"{metrics['label_rating_contradictions']}.",
+        _training_line(metrics),
         "Behaviour by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in behaviour.items()) + ".",
         *_wide_line(metrics),
+        *_stack_line(metrics),
         "",
     ]
     update_markdown("train", lines)
+
+
+def _table(metrics: dict[str, float | int], stacked: bool) -> list[str]:
+    rows = [
+        ("binary accuracy (balanced)", "accuracy", 4),
+        ("macro-F1", "macro_f1", 4),
+        ("rating MAE (1–10, all ratings)", "rating_mae", 3),
+        ("behavioural pass rate", "behaviour_pass_rate", 4),
+    ]
+    if not stacked:
+        return [
+            "| | model | TF-IDF + LR baseline |",
+            "|---|---|---|",
+            *(
+                f"| {title} | {metrics[k]:.{d}f} | {metrics['baseline_' + k]:.{d}f} |"
+                for title, k, d in rows
+            ),
+        ]
+    return [
+        "| | shipped bundle | PyTorch (BERT + wide head) | TF-IDF + LR baseline |",
+        "|---|---|---|---|",
+        *(
+            f"| {title} | {metrics[k]:.{d}f} | {metrics['pytorch_' + k]:.{d}f} | "
+            f"{metrics['baseline_' + k]:.{d}f} |"
+            for title, k, d in rows
+        ),
+    ]
+
+
+def _stack_line(metrics: dict[str, float | int]) -> list[str]:
+    if "stacked_head_mix" not in metrics:
+        return []
+    return [
+        f"Stacked n-gram head: mixed in at {metrics['stacked_head_mix']}, trained "
+        f"{metrics['stacked_head_minutes']} min; validation sample accuracy "
+        f"{metrics['validation_accuracy_unstacked']} -> {metrics['validation_accuracy']}. "
+        f"Export: INT8 vs FP32 {metrics['int8_accuracy_delta'] * 100:+.2f} points; the served "
+        f"bundle scores {metrics['int8_accuracy']} on the export's "
+        f"{MAX_EVALUATION_REVIEWS} test reviews."
+    ]
+
+
+def _training_line(metrics: dict[str, float | int]) -> str:
+    finetuning = (
+        f"fine-tuning {metrics['finetune_minutes']} min ({metrics['finetune_steps']} steps)"
+    )
+    if "second_stage_finetune_minutes" in metrics:
+        return (
+            f"Pretraining {metrics['pretrain_minutes']} min ({metrics['pretrain_steps']} steps); "
+            f"{finetuning} in two stages: {metrics['earlier_finetune_minutes']} min "
+            f"({metrics['earlier_finetune_steps']} steps) for the model shipped before, whose "
+            "BERT was recovered from its INT8 bundle (cinesense.model.recover), then "
+            f"{metrics['second_stage_finetune_minutes']} min "
+            f"({metrics['second_stage_finetune_steps']} steps) at a lower learning rate."
+        )
+    return (
+        f"Pretraining {metrics['pretrain_minutes']} min ({metrics['pretrain_steps']} steps); "
+        f"{finetuning}."
+    )
 
 
 def _wide_line(metrics: dict[str, float | int]) -> list[str]:
@@ -362,7 +587,7 @@ def main() -> None:
     dataset_dir = stage_dataset(args, settings)
     if args.stop_after == "dataset":
         return
-    base_dir = args.base_dir or stage_pretrain(args, dataset_dir)
+    base_dir = args.base_dir or stage_base(args, dataset_dir)
     if args.stop_after == "pretrain":
         return
     model_dir = stage_finetune(args, settings, dataset_dir, base_dir)
@@ -371,7 +596,7 @@ def main() -> None:
     metrics = stage_evaluate(args, settings, dataset_dir, base_dir, model_dir)
     if args.stop_after == "evaluate":
         return
-    stage_ship(args, dataset_dir, model_dir, metrics)
+    stage_ship(args, settings, dataset_dir, model_dir, metrics)
 
 
 if __name__ == "__main__":

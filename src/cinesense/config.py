@@ -133,6 +133,12 @@ class TrainSettings(BaseModel):
     )
     warmup_fraction: float = Field(0.06, ge=0, lt=1)
     seed: int = 13
+    shuffle_seed: int | None = Field(
+        None,
+        description="Seed of the order the training reviews are read in (default: seed). "
+        "A second fine-tuning stage that stops within one epoch reads other reviews first "
+        "under another shuffle seed; the validation sample stays that of seed.",
+    )
 
 
 def _find_chromium() -> str | None:

@@ -222,7 +222,7 @@ def finetune(
     )
     stopping = EarlyStopping(options.early_stopping_patience)
     history: list[dict[str, float]] = []
-    rng = random.Random(options.seed)
+    rng = random.Random(options.seed if options.shuffle_seed is None else options.shuffle_seed)
     lengths = train.lengths
     bar = tqdm(total=budget.total_steps, desc="fine-tune", unit="step", disable=not progress)
     while not (budget.done or stopping.should_stop):
