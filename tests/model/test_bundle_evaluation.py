@@ -45,9 +45,9 @@ def test_shown_label_follows_the_confidence_threshold() -> None:
 def test_rating_stays_on_the_side_of_its_label() -> None:
     from cinesense.model.rating import RatingCalibration
 
-    calibration = RatingCalibration((0.0, 1.0), (1.0, 10.0))
-    rated = calibration.rate(np.array([0.9, 0.1, 0.5, 0.5]), np.array([0.4, 0.6, 0.9, 0.1]))
-    assert rated.tolist() == pytest.approx([5.9, 5.1, 5.5, 5.5])
+    peaked = np.log(np.eye(10)[[8, 1, 4, 5]] + 1e-12)  # distributions at 9, 2, 5 and 6
+    rated = RatingCalibration().rate(peaked, np.array([0.4, 0.6, 0.9, 0.1]))
+    assert rated.tolist() == pytest.approx([5.9, 5.1, 5.1, 5.9])
 
 
 def test_served_labels_and_ratings_never_contradict(tiny_bundle, sample_dataset) -> None:

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,7 @@ import torch
 from cinesense.errors import ModelError
 from cinesense.model.finetune import binary_logits, review_loss
 from cinesense.model.heads import LabelMap, expected_rating, positive_probability
-from cinesense.model.rating import RatingCalibration
+from cinesense.model.rating import CALIBRATION_FILE, RatingCalibration, ScoreCalibration
 
 
 def test_numpy_and_torch_read_the_same_binary_probability() -> None:
@@ -42,20 +44,47 @@ def test_loss_ignores_missing_targets() -> None:
     assert loss.item() == 0.0
 
 
-def test_rating_calibration_is_monotone_and_in_range(tmp_path) -> None:
-    rng = np.random.default_rng(0)
-    ratings = rng.integers(1, 11, size=2000).astype(float)
-    scores = ratings + rng.normal(scale=1.5, size=ratings.size)
-    calibration = RatingCalibration.fit(scores, ratings)
-    grid = np.linspace(-5, 15, 200)
-    mapped = calibration(grid)
-    assert (np.diff(mapped) >= -1e-9).all()
-    assert mapped.min() >= 1 and mapped.max() <= 10
-    assert np.mean(np.abs(calibration(scores) - ratings)) < np.mean(np.abs(scores - ratings))
+def _logits_for(ratings: np.ndarray, noise: float, rng) -> np.ndarray:
+    """Rating logits peaked near each true rating (a model that is roughly right)."""
+    grid = np.arange(1, 11)
+    centre = ratings[:, None] + rng.normal(scale=noise, size=(len(ratings), 1))
+    return -np.abs(grid[None, :] - centre)
+
+
+def test_the_rating_is_a_quantile_of_the_rating_distribution(tmp_path) -> None:
+    logits = np.log(np.array([[0.3, 0, 0, 0, 0, 0, 0, 0, 0.3, 0.4]]) + 1e-12)
+    assert RatingCalibration(0.5)(logits).tolist() == [9.0]
+    assert RatingCalibration(0.25)(logits).tolist() == [1.0]
+    assert RatingCalibration(0.65)(logits).tolist() == [10.0]
+    calibration = RatingCalibration(0.55)
     calibration.save(tmp_path)
     assert RatingCalibration.load(tmp_path) == calibration
 
 
+def test_fitting_chooses_the_quantile_with_the_lowest_error() -> None:
+    rng = np.random.default_rng(0)
+    ratings = rng.integers(1, 11, size=2000).astype(float)
+    logits = _logits_for(ratings, 1.5, rng)
+    probability = (ratings >= 6).astype(float)
+    fitted = RatingCalibration.fit(logits, ratings, probability)
+    error = np.abs(fitted.rate(logits, probability) - ratings).mean()
+    for q in (0.3, 0.5, 0.7):
+        assert error <= np.abs(RatingCalibration(q).rate(logits, probability) - ratings).mean()
+    assert error < np.abs(expected_rating(logits) - ratings).mean()
+
+
+def test_rating_files_of_earlier_versions_still_rate(tmp_path) -> None:
+    (tmp_path / CALIBRATION_FILE).write_text(
+        json.dumps(
+            {"method": "median rating per score quantile", "scores": [1, 10], "ratings": [2, 9]}
+        )
+    )
+    legacy = RatingCalibration.load(tmp_path)
+    assert isinstance(legacy, ScoreCalibration)
+    logits = np.log(np.eye(10)[[0, 9]] + 1e-12)  # expected ratings 1 and 10
+    assert legacy.rate(logits, np.array([0.1, 0.9])).tolist() == pytest.approx([2.0, 9.0])
+
+
 def test_rating_calibration_needs_data() -> None:
     with pytest.raises(ModelError, match="at least 20"):
-        RatingCalibration.fit(np.arange(5.0), np.arange(5.0))
+        RatingCalibration.fit(np.zeros((5, 10)), np.arange(5.0), np.ones(5))

@@ -415,7 +415,9 @@ def _fit_rating_calibration(
     )
     predictor = TorchPredictor(model, tokenizer, label_map, None, settings.train.max_length)
     scores = predictor.scores(list(rated["text"]), settings.train.eval_batch_size)
-    return RatingCalibration.fit(scores.expected_rating, rated["rating"].to_numpy(float))
+    return RatingCalibration.fit(
+        scores.logits, rated["rating"].to_numpy(float), scores.probability_positive
+    )
 
 
 def _base_manifest(base: str) -> dict[str, object] | None:

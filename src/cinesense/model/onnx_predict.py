@@ -5,7 +5,7 @@ A *serving bundle* is a directory with everything a server needs::
     model.int8.onnx / model.fp32.onnx   the exported model (one or both)
     tokenizer.json                      the fast tokenizer (padding and truncation set)
     label_map.json                      how the 10 rating logits give the binary label
-    rating_calibration.json             model score → 1–10 rating
+    rating_calibration.json             rating distribution → 1–10 rating
     manifest.json                       which ONNX file is served and why, SHA-256 of every file
 
 :meth:`OnnxPredictor.from_bundle` verifies the manifest and every checksum before loading,
@@ -23,7 +23,7 @@ import numpy as np
 
 from cinesense.errors import ModelError
 from cinesense.files import sha256_file
-from cinesense.model.heads import NUM_RATINGS, LabelMap, expected_rating, positive_probability
+from cinesense.model.heads import NUM_RATINGS, LabelMap, positive_probability
 from cinesense.model.rating import RatingCalibration
 from cinesense.text import has_letters, normalize_review
 
@@ -164,7 +164,7 @@ class OnnxPredictor:
         normalized = [normalize_review(t) for t in texts]
         logits, truncated = self._forward(normalized, batch_size)
         probability = positive_probability(logits.astype(np.float64), self.label_map)
-        ratings = self.calibration.rate(expected_rating(logits.astype(np.float64)), probability)
+        ratings = self.calibration.rate(logits, probability)
         return [
             ServedPrediction(
                 self.label_map.labels[int(p >= 0.5)],

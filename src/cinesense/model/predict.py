@@ -10,8 +10,8 @@ import torch
 from transformers import AutoTokenizer
 
 from cinesense.errors import ModelError
-from cinesense.model.heads import LabelMap, expected_rating, positive_probability
-from cinesense.model.rating import CALIBRATION_FILE, RatingCalibration
+from cinesense.model.heads import LabelMap, positive_probability
+from cinesense.model.rating import CALIBRATION_FILE, RatingCalibration, ScoreCalibration
 from cinesense.model.wide import load_classifier
 from cinesense.text import normalize_review
 
@@ -30,7 +30,7 @@ class Prediction:
 @dataclass(frozen=True)
 class Scores:
     probability_positive: np.ndarray
-    expected_rating: np.ndarray
+    logits: np.ndarray
 
 
 class TorchPredictor:
@@ -41,7 +41,7 @@ class TorchPredictor:
         model,
         tokenizer,
         label_map: LabelMap,
-        calibration: RatingCalibration | None,
+        calibration: RatingCalibration | ScoreCalibration | None,
         max_length: int = 128,
     ) -> None:
         self.model = model.eval()
@@ -90,7 +90,7 @@ class TorchPredictor:
 
     def scores(self, texts: list[str], batch_size: int = 128) -> Scores:
         logits = self.logits(texts, batch_size).astype(np.float64)
-        return Scores(positive_probability(logits, self.label_map), expected_rating(logits))
+        return Scores(positive_probability(logits, self.label_map), logits)
 
     def positive_probability(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
         return self.scores(texts, batch_size).probability_positive
@@ -99,7 +99,7 @@ class TorchPredictor:
         if self.calibration is None:
             raise ModelError("This predictor has no rating calibration; load a saved model.")
         scores = self.scores(texts, batch_size)
-        ratings = self.calibration.rate(scores.expected_rating, scores.probability_positive)
+        ratings = self.calibration.rate(scores.logits, scores.probability_positive)
         predictions = []
         for text, p, rating in zip(texts, scores.probability_positive, ratings, strict=True):
             label = self.label_map.labels[int(p >= 0.5)]

@@ -1,14 +1,19 @@
-"""The 1–10 rating estimate: the model's expected rating, calibrated on real ratings.
+"""The 1–10 rating estimate, read from the model's rating distribution.
 
-The rating head is trained on a sample whose rating mix need not match the world's, so
-its raw expected rating is biased. Calibration fits a monotone map from that score to the
-*median* real rating (the value that minimizes absolute error) on validation reviews:
-scores are cut into quantile bins, each bin's median real rating is taken, the medians
-are made monotone (isotonic regression) and interpolated linearly between bin centres.
+The rating head gives a distribution over the ten ratings. The value that minimizes the
+expected absolute error is that distribution's median; the rating served is a quantile of
+it, the quantile chosen on validation reviews (measured on the full corpus, 2026-12-06:
+0.55, validation MAE 1.307, where the median gives 1.321 and the older calibration below
+1.365).
 
-A rating never contradicts the label shown beside it: :meth:`RatingCalibration.rate`
-keeps a positive review's rating above 5 and a negative one's below 6 (only reviews near
-the decision boundary move, and only to the edge of their label's side).
+Rating files written before 2026-12-06 hold that older calibration: a monotone map from
+the *expected* rating to the median real rating (quantile bins, isotonic, interpolated).
+They still load and rate as before (:class:`ScoreCalibration`), so models already in a
+registry keep their ratings.
+
+A rating never contradicts the label shown beside it: ``rate`` keeps a positive review's
+rating above 5 and a negative one's below 6 (only reviews near the decision boundary
+move, and only to the edge of their label's side).
 """
 
 from __future__ import annotations
@@ -20,56 +25,79 @@ from pathlib import Path
 import numpy as np
 
 from cinesense.errors import ModelError
+from cinesense.model.heads import NUM_RATINGS, expected_rating
 
 CALIBRATION_FILE = "rating_calibration.json"
 POSITIVE_FLOOR = 5.1  # a positive review is rated above 5 …
 NEGATIVE_CEILING = 5.9  # … and a negative one below 6
+QUANTILES = tuple(np.round(np.arange(0.3, 0.71, 0.025), 3))
+MIN_RATED_REVIEWS = 20
+
+
+def on_label_side(ratings: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
+    positive = np.asarray(probability_positive) >= 0.5
+    return np.where(
+        positive, np.maximum(ratings, POSITIVE_FLOOR), np.minimum(ratings, NEGATIVE_CEILING)
+    )
 
 
 @dataclass(frozen=True)
 class RatingCalibration:
+    """The ``quantile`` of the predicted rating distribution, on its label's side."""
+
+    quantile: float = 0.5
+
+    @classmethod
+    def fit(
+        cls, logits: np.ndarray, ratings: np.ndarray, probability_positive: np.ndarray
+    ) -> RatingCalibration:
+        """The quantile with the lowest absolute error on these rated reviews."""
+        ratings = np.asarray(ratings, float)
+        _enough(ratings)
+        errors = {
+            q: np.abs(cls(q).rate(logits, probability_positive) - ratings).mean() for q in QUANTILES
+        }
+        return cls(float(min(errors, key=errors.__getitem__)))
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        logits = np.asarray(logits, np.float64)
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        cumulative = np.cumsum(shifted / shifted.sum(axis=-1, keepdims=True), axis=-1)
+        return (cumulative >= self.quantile).argmax(axis=-1) + 1.0
+
+    def rate(self, logits: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
+        """Ratings on the side of the scale that the binary label is on."""
+        return on_label_side(self(logits), probability_positive)
+
+    def save(self, directory: Path) -> None:
+        data = {"method": "quantile of the predicted rating distribution", **self.__dict__}
+        (Path(directory) / CALIBRATION_FILE).write_text(json.dumps(data, indent=2))
+
+    @staticmethod
+    def load(directory: Path) -> RatingCalibration | ScoreCalibration:
+        data = json.loads((Path(directory) / CALIBRATION_FILE).read_text())
+        if "quantile" in data:
+            return RatingCalibration(float(data["quantile"]))
+        return ScoreCalibration(tuple(data["scores"]), tuple(data["ratings"]))
+
+
+@dataclass(frozen=True)
+class ScoreCalibration:
+    """The calibration of rating files written before 2026-12-06 (see the module doc)."""
+
     scores: tuple[float, ...]
     ratings: tuple[float, ...]
 
-    @classmethod
-    def fit(cls, scores: np.ndarray, ratings: np.ndarray, bins: int = 40) -> RatingCalibration:
-        scores, ratings = np.asarray(scores, float), np.asarray(ratings, float)
-        if len(scores) < 20:
-            raise ModelError("Rating calibration needs at least 20 rated validation reviews.")
-        bins = max(2, min(bins, len(scores) // 10))
-        edges = np.unique(np.quantile(scores, np.linspace(0, 1, bins + 1)))
-        which = np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, len(edges) - 2)
-        centres, medians = [], []
-        for b in range(len(edges) - 1):
-            members = which == b
-            if members.any():
-                centres.append(float(np.median(scores[members])))
-                medians.append(float(np.median(ratings[members])))
-        from sklearn.isotonic import IsotonicRegression  # fitting only; serving needs NumPy
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        scores = expected_rating(np.asarray(logits, np.float64))
+        return np.clip(np.interp(scores, self.scores, self.ratings), 1.0, float(NUM_RATINGS))
 
-        monotone = IsotonicRegression(y_min=1, y_max=10).fit_transform(centres, medians)
-        return cls(tuple(centres), tuple(float(v) for v in monotone))
+    def rate(self, logits: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
+        return on_label_side(self(logits), probability_positive)
 
-    def __call__(self, scores: np.ndarray) -> np.ndarray:
-        return np.clip(np.interp(scores, self.scores, self.ratings), 1.0, 10.0)
 
-    def rate(self, scores: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
-        """Calibrated ratings on the side of the scale that the binary label is on."""
-        ratings = self(scores)
-        positive = np.asarray(probability_positive) >= 0.5
-        return np.where(
-            positive, np.maximum(ratings, POSITIVE_FLOOR), np.minimum(ratings, NEGATIVE_CEILING)
+def _enough(ratings: np.ndarray) -> None:
+    if len(ratings) < MIN_RATED_REVIEWS:
+        raise ModelError(
+            f"Rating calibration needs at least {MIN_RATED_REVIEWS} rated validation reviews."
         )
-
-    def save(self, directory: Path) -> None:
-        data = {
-            "method": "median rating per score quantile, isotonic, interpolated",
-            "scores": self.scores,
-            "ratings": self.ratings,
-        }
-        (Path(directory) / CALIBRATION_FILE).write_text(json.dumps(data, indent=2))
-
-    @classmethod
-    def load(cls, directory: Path) -> RatingCalibration:
-        data = json.loads((Path(directory) / CALIBRATION_FILE).read_text())
-        return cls(tuple(data["scores"]), tuple(data["ratings"]))

@@ -29,7 +29,7 @@ def model_scorer(predictor: TorchPredictor, batch_size: int) -> ReviewScorer:
     def rating(texts: list[str]):
         assert predictor.calibration is not None  # from_directory always loads one
         scores = predictor.scores(texts, batch_size)
-        return predictor.calibration.rate(scores.expected_rating, scores.probability_positive)
+        return predictor.calibration.rate(scores.logits, scores.probability_positive)
 
     return ReviewScorer(
         "model", lambda texts: predictor.positive_probability(texts, batch_size), rating

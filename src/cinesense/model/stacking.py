@@ -44,7 +44,7 @@ import scipy.sparse as sp
 from cinesense.data.dataset import NEUTRAL, Dataset, balanced_binary, class_weights
 from cinesense.errors import ModelError
 from cinesense.files import atomic_directory, sha256_file
-from cinesense.model.heads import LABEL_MAP_FILE, NUM_RATINGS, LabelMap, expected_rating
+from cinesense.model.heads import LABEL_MAP_FILE, NUM_RATINGS, LabelMap, positive_probability
 from cinesense.model.onnx_predict import OnnxPredictor, verify_bundle, write_bundle_manifest
 from cinesense.model.rating import RatingCalibration
 from cinesense.model.wide import MIX_GRID, binary_accuracy, fit_mix
@@ -675,4 +675,5 @@ def _fit_calibration(predictor: OnnxPredictor, validation: pd.DataFrame, seed: i
     rated = validation[validation["rating"].notna()]
     rated = rated.sample(n=min(MAX_CALIBRATION_REVIEWS, len(rated)), random_state=seed)
     logits = predictor.logits(list(rated["text"])).astype(np.float64)
-    return RatingCalibration.fit(expected_rating(logits), rated["rating"].to_numpy(float))
+    probability = positive_probability(logits, predictor.label_map)
+    return RatingCalibration.fit(logits, rated["rating"].to_numpy(float), probability)
