@@ -69,12 +69,10 @@ def _start_jvm() -> None:
     """Start the JVM as KoNLPy would, but with ``-Xrs`` so that SIGTERM still reaches the
     Python server (graceful shutdown) instead of the JVM's own handler."""
     import jpype
-    import jpype.config
     from konlpy import utils
 
     if jpype.isJVMStarted():
         return
-    jpype.config.destroy_jvm = False  # destroying a JVM started off the main thread hangs exit
     jars = Path(utils.installpath) / "java"
     jpype.startJVM(
         jpype.getDefaultJVMPath(),
@@ -84,6 +82,11 @@ def _start_jvm() -> None:
         classpath=[str(jars), str(jars / "bin"), *sorted(str(j) for j in jars.glob("*.jar"))],
         convertStrings=True,
     )
+    # The thread that creates a JVM is its one non-daemon thread: at exit the JVM would wait
+    # for it (a server's worker thread) forever. Detached, it comes back as a daemon like
+    # every other caller, and the JVM shuts down before Python finalizes (left running, its
+    # threads called into a finalizing interpreter: "Fatal Python error", exit 134).
+    jpype.java.lang.Thread.detach()
 
 
 def _distinctive(
