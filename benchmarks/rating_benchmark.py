@@ -103,9 +103,10 @@ def main() -> None:
             "## rating — reading the 1–10 rating from the rating distribution",
             "",
             f"Date: {time.strftime('%Y-%m-%d')}. Command: `python benchmarks/rating_benchmark.py "
-            f"{' '.join(sys.argv[1:])}` (bundle {_shown(args.bundle)}). Mean absolute error on every rated "
-            f"review of the validation ({metrics['validation_rated_reviews']}) and test "
-            f"({metrics['test_rated_reviews']}) movies; each estimate kept on its label's side.",
+            f"{' '.join(sys.argv[1:])}` (bundle {_shown(args.bundle)}). Mean absolute error on "
+            f"every rated review of the validation ({metrics['validation_rated_reviews']}) and "
+            f"test ({metrics['test_rated_reviews']}) movies; each estimate kept on its label's "
+            "side.",
             "",
             "| estimate | validation MAE | test MAE |",
             "|---|---|---|",
