@@ -64,8 +64,7 @@ def main() -> None:
     set_threads(args.threads)
     model_dir = args.work_dir / "sentiment-small"
     bundle_dir = args.work_dir / "serving-small"
-    dataset_dir = args.work_dir / "dataset"
-    test = load_dataset(dataset_dir)["test"]
+    test = load_dataset(args.work_dir / "dataset")["test"]
     manifest = build_serving_bundle(model_dir, bundle_dir, test)
     texts = test["text"].sample(n=4000, random_state=1).tolist()
 
@@ -108,7 +107,7 @@ def main() -> None:
         "shipped_int8_mb": round(
             shipped_manifest["files"][shipped_manifest["served_file"]]["bytes"] / 2**20, 2
         ),
-        "shipped_accuracy": round(served_accuracy(DEFAULT_MODEL, dataset_dir, seed=13), 4),
+        "shipped_accuracy": round(served_accuracy(DEFAULT_MODEL, test, seed=13), 4),
         "shipped_is_stacked_on_this_int8": int(
             stacked_on.get("served_file_sha256") == sha256_file(bundle_dir / INT8_FILE)
         ),

@@ -116,9 +116,8 @@ def stage_evaluate(
     baseline: dict[str, Any] = report["baseline"]  # type: ignore[assignment]
     manifest = verify_bundle(bundle)
     head = manifest["stacked_head"]
-    texts = load_dataset(dataset_dir)["test"]["text"].sample(
-        n=LATENCY_REVIEWS, random_state=settings.data.seed
-    )
+    test = load_dataset(dataset_dir)["test"]
+    texts = test["text"].sample(n=LATENCY_REVIEWS, random_state=settings.data.seed)
     latency = latency_ms(bundle, list(texts), args.threads)
     # The bundle the head was stacked on, timed alike (unless it carries a stacked head).
     stacked_already = "stacked_head" in verify_bundle(args.bundle)
@@ -134,7 +133,7 @@ def stage_evaluate(
         "mix": head["mix"],
         "buckets": head["buckets"],
         "head_minutes": head["minutes"],
-        "int8_accuracy": round(served_accuracy(bundle, dataset_dir, settings.data.seed), 5),
+        "int8_accuracy": round(served_accuracy(bundle, test, settings.data.seed), 5),
         "bundle_mb": round(served_mb, 2),
         "latency_p50_ms": latency["p50"],
         "latency_p95_ms": latency["p95"],

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from cinesense.config import PretrainSettings, Settings, TrainSettings
 from cinesense.data.corpus import read_corpus
@@ -321,7 +322,9 @@ def stage_ship(
         args.work_dir / "serving", dataset, args.work_dir / "stacked-serving", threads=args.threads
     )
     head = stacked.report
-    served, report = served_figures(settings, dataset_dir, stacked.directory, args.work_dir)
+    served, report = served_figures(
+        settings, dataset_dir, dataset["test"], stacked.directory, args.work_dir
+    )
     metrics = {
         **metrics,
         **{f"pytorch_{name}": metrics[name] for name in PYTORCH_FIGURES},
@@ -381,7 +384,7 @@ def ship(bundle: Path, dataset, metrics: dict, command: str, history: str) -> No
 
 
 def served_figures(
-    settings: Settings, dataset_dir: Path, bundle: Path, work_dir: Path
+    settings: Settings, dataset_dir: Path, test: pd.DataFrame, bundle: Path, work_dir: Path
 ) -> tuple[dict[str, float | int], dict]:
     """A serving bundle's headline figures, scored as `cinesense evaluate --bundle` scores
     it (the test movies, beside the TF-IDF baseline), and its accuracy on the test sample
@@ -394,17 +397,16 @@ def served_figures(
     )
     figures = {
         **report_figures(report["model"], report["baseline"]),  # type: ignore[arg-type]
-        "int8_accuracy": round(served_accuracy(bundle, dataset_dir, settings.data.seed), 5),
+        "int8_accuracy": round(served_accuracy(bundle, test, settings.data.seed), 5),
     }
     return figures, report
 
 
-def served_accuracy(bundle: Path, dataset_dir: Path, seed: int) -> float:
+def served_accuracy(bundle: Path, test: pd.DataFrame, seed: int) -> float:
     """Accuracy of the served file on the test sample the export checks INT8 on."""
     from cinesense.data.dataset import NEUTRAL, balanced_binary
     from cinesense.model.heads import positive_probability
 
-    test = load_dataset(dataset_dir)["test"]
     labelled = balanced_binary(test[test["label"] != NEUTRAL], seed)
     labelled = labelled.sample(n=min(MAX_EVALUATION_REVIEWS, len(labelled)), random_state=seed)
     predictor = OnnxPredictor.from_bundle(bundle)
@@ -551,13 +553,12 @@ def _training_line(metrics: dict[str, float | int]) -> str:
         f"fine-tuning {metrics['finetune_minutes']} min ({metrics['finetune_steps']} steps)"
     )
     if "second_stage_finetune_minutes" in metrics:
-        return (
-            f"Pretraining {metrics['pretrain_minutes']} min ({metrics['pretrain_steps']} steps); "
-            f"{finetuning} in two stages: {metrics['earlier_finetune_minutes']} min "
+        finetuning += (
+            f" in two stages: {metrics['earlier_finetune_minutes']} min "
             f"({metrics['earlier_finetune_steps']} steps) for the model shipped before, whose "
             "BERT was recovered from its INT8 bundle (cinesense.model.recover), then "
             f"{metrics['second_stage_finetune_minutes']} min "
-            f"({metrics['second_stage_finetune_steps']} steps) at a lower learning rate."
+            f"({metrics['second_stage_finetune_steps']} steps) at a lower learning rate"
         )
     return (
         f"Pretraining {metrics['pretrain_minutes']} min ({metrics['pretrain_steps']} steps); "
