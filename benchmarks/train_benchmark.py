@@ -103,6 +103,13 @@ def parse_args() -> argparse.Namespace:
         help="Order of the training reviews (default: the seed, 13). A second fine-tuning "
         "stage from --base-dir reads other reviews first under another one.",
     )
+    parser.add_argument(
+        "--average-decay",
+        type=float,
+        default=None,
+        help="Validate and keep an exponential moving average of the fine-tuned weights "
+        "with this decay per step (for example 0.999) instead of the latest weights.",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--base-dir",
@@ -243,6 +250,7 @@ def stage_finetune(
         eval_every_steps=1500,
         early_stopping_patience=4,
         shuffle_seed=args.shuffle_seed,
+        average_decay=args.average_decay,
     )
     settings = settings.model_copy(update={"train": train})
     result = finetune(load_dataset(dataset_dir), directory, settings, progress=False)

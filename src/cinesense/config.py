@@ -139,6 +139,15 @@ class TrainSettings(BaseModel):
         "A second fine-tuning stage that stops within one epoch reads other reviews first "
         "under another shuffle seed; the validation sample stays that of seed.",
     )
+    average_decay: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        title="Weight averaging decay",
+        description="Keep an exponential moving average of the weights with this decay per "
+        "step (0.999: about the last 1,000 steps) and validate, keep and save the average "
+        "instead of the latest weights. Default: off.",
+    )
 
 
 def _find_chromium() -> str | None:

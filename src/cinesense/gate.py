@@ -138,20 +138,22 @@ def _decide(
     baseline_accuracy: float,
     margin: float,
 ) -> GateDecision:
+    on = f"on the gate's {len(evaluation)} reviews"
     if champion == version:
         return GateDecision(version, False, "already champion", accuracy, champion, accuracy)
     if accuracy <= baseline_accuracy:
         return GateDecision(
             version,
             False,
-            f"accuracy {accuracy:.4f} does not beat the TF-IDF baseline's {baseline_accuracy:.4f}",
+            f"accuracy {accuracy:.4f} does not beat the TF-IDF baseline's "
+            f"{baseline_accuracy:.4f} {on}",
             accuracy,
             champion,
             None,
         )
     if champion is None:
         return GateDecision(
-            version, True, f"first champion (accuracy {accuracy:.4f})", accuracy, None, None
+            version, True, f"first champion (accuracy {accuracy:.4f} {on})", accuracy, None, None
         )
     predictor, _ = load_predictor(settings, champion)
     champion_accuracy = bundle_accuracy(predictor, evaluation)
@@ -160,7 +162,7 @@ def _decide(
     verdict = "beats" if promoted else "does not beat"
     reason = (
         f"accuracy {accuracy:.4f} {verdict} champion v{champion}'s {champion_accuracy:.4f} "
-        f"by the margin {margin:.4f} (gain {gain:+.4f})"
+        f"by the margin {margin:.4f} (gain {gain:+.4f}) {on}"
     )
     return GateDecision(version, promoted, reason, accuracy, champion, champion_accuracy)
 

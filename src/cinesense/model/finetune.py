@@ -5,7 +5,8 @@ Loss = cross-entropy over the 10 ratings (every rated review, neutral ones inclu
        (reviews labelled negative or positive; see :mod:`cinesense.model.heads`).
 
 Seeded; evaluates on a class-balanced validation subset every ``eval_every_steps`` and
-keeps the best weights, stopping after ``early_stopping_patience`` evaluations without
+keeps the best weights (or, with ``average_decay``, the best exponential moving average
+of the weights), stopping after ``early_stopping_patience`` evaluations without
 improvement (or at ``max_steps`` / ``max_minutes``). The result is a standard Hugging
 Face directory plus ``label_map.json``, ``rating_calibration.json`` and
 ``training_manifest.json``.
@@ -28,6 +29,7 @@ import datasets
 import numpy as np
 import pandas as pd
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -221,6 +223,7 @@ def finetune(
         model, learning_rate, options.weight_decay, budget, options.warmup_fraction
     )
     stopping = EarlyStopping(options.early_stopping_patience)
+    average = _weight_average(model, options.average_decay)
     history: list[dict[str, float]] = []
     rng = random.Random(options.seed if options.shuffle_seed is None else options.shuffle_seed)
     lengths = train.lengths
@@ -235,10 +238,13 @@ def finetune(
             ).logits
             loss = review_loss(logits, ratings, labels, train.class_weights, label_map)
             optimizer_step(model, loss, optimizer, scheduler, budget)
+            if average is not None:
+                average.update_parameters(model)
             bar.update(1)
             if budget.step % options.eval_every_steps == 0 or budget.done:
-                accuracy = _validation_accuracy(model, tokenizer, label_map, validation, options)
-                stopping.update(model, accuracy, budget.step)
+                kept = model if average is None else average.module
+                accuracy = _validation_accuracy(kept, tokenizer, label_map, validation, options)
+                stopping.update(kept, accuracy, budget.step)
                 history.append(_checkpoint_record(budget, loss.item(), accuracy))
                 bar.set_postfix(val_acc=f"{accuracy:.3f}")
             if budget.done or stopping.should_stop:
@@ -261,6 +267,13 @@ def finetune(
     )
     _save(model, tokenizer, label_map, out_dir, settings, dataset, base, result)
     return result
+
+
+def _weight_average(model: torch.nn.Module, decay: float | None) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights (BERT's buffers are constants)."""
+    if decay is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
 
 def _encoded_training_rows(dataset: Dataset, tokenizer, settings: Settings) -> EncodedReviews:
