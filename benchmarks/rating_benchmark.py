@@ -1,14 +1,17 @@
 """Rating benchmark: ways to read a 1–10 rating from a bundle's rating distribution.
 
-    python benchmarks/rating_benchmark.py [--bundle src/cinesense/default_model]
+    python benchmarks/rating_benchmark.py [--bundle src/cinesense/default_model] [--write]
 
 Scores every rated review of the validation and test movies with the bundle (as the
 service does), then compares rating estimates by mean absolute error: the calibration
 used before 2026-12-06 (expected rating → median real rating, isotonic, fitted on
-validation), the distribution's median, and the quantile chosen on validation (what
-``model.rating.RatingCalibration.fit`` serves). Every estimate is kept on its label's side,
-as served. Needs the dataset of train_benchmark.py in --work-dir. Writes the ``rating``
-entry of benchmarks/results.json and a section of benchmarks/RESULTS.md.
+validation), the distribution's median, one quantile chosen on validation (2026-12-06),
+and a quantile moving with the label's confidence, chosen on validation (what
+``model.rating.RatingCalibration.fit`` serves since 2026-12-07). Every estimate is kept on
+its label's side, as served. With --write the bundle takes the last one (its model
+untouched; the manifest records the fit and, for a shipped bundle, the new test MAE).
+Needs the dataset of train_benchmark.py in --work-dir. Writes the ``rating`` entry of
+benchmarks/results.json and a section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from cinesense.data.dataset import load_dataset
 from cinesense.model.heads import expected_rating, positive_probability
 from cinesense.model.loop import set_threads
 from cinesense.model.onnx_predict import OnnxPredictor
-from cinesense.model.rating import RatingCalibration, on_label_side
+from cinesense.model.rating import QUANTILES, RatingCalibration, on_label_side
+from cinesense.model.shipping import replace_rating_calibration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import update_markdown, write_entry
@@ -40,6 +44,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache/cinesense-bench")
     parser.add_argument("--bundle", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--write", action="store_true", help="give the bundle the calibration fitted here"
+    )
     return parser.parse_args()
 
 
@@ -80,17 +87,28 @@ def main() -> None:
         )
     logits, ratings, positive = scored["validation"]
     old = expected_rating_calibration(expected_rating(logits), ratings)
+    one_quantile = min(
+        (RatingCalibration(float(q)) for q in QUANTILES),
+        key=lambda c: np.abs(c.rate(logits, positive) - ratings).mean(),
+    )
     chosen = RatingCalibration.fit(logits, ratings, positive)
     estimates = {
         "expected_rating_isotonic": lambda lg, p: on_label_side(old(expected_rating(lg)), p),
         "median": RatingCalibration(0.5).rate,
-        "chosen_quantile": chosen.rate,
+        "chosen_quantile": one_quantile.rate,
+        "confidence_quantile": chosen.rate,
     }
-    metrics: dict[str, float | int] = {"quantile": chosen.quantile}
+    metrics: dict[str, float | int] = {
+        "quantile": one_quantile.quantile,
+        "confidence_quantile": chosen.quantile,
+        "confidence_slope": chosen.confidence_slope,
+    }
     for split, (lg, truth, p) in scored.items():
         metrics[f"{split}_rated_reviews"] = len(truth)
         for name, estimate in estimates.items():
             metrics[f"{split}_mae_{name}"] = round(float(np.abs(estimate(lg, p) - truth).mean()), 4)
+    if args.write:
+        write_calibration(args.bundle, chosen, metrics)
     write_entry("rating", metrics, threads=args.threads)
     rows = [
         f"| {name.replace('_', ' ')} | {metrics[f'validation_mae_{name}']} | "
@@ -112,11 +130,31 @@ def main() -> None:
             "|---|---|---|",
             *rows,
             "",
-            f"The chosen quantile ({metrics['quantile']}) is the one with the lowest validation "
-            "error; the service serves it (model/rating.py).",
+            f"The chosen quantile ({metrics['quantile']}) is the single quantile with the lowest "
+            "validation error; the confidence quantile is "
+            f"{metrics['confidence_quantile']} {metrics['confidence_slope']:+} × |P(positive) − "
+            "0.5|, both chosen on validation: what `RatingCalibration.fit` serves "
+            "(model/rating.py)" + (", written into the bundle (--write)." if args.write else "."),
             "",
         ],
     )
+
+
+def write_calibration(bundle: Path, chosen: RatingCalibration, metrics: dict) -> None:
+    """The fitted calibration into the bundle (a shipped bundle's figures say so)."""
+    replace_rating_calibration(
+        bundle,
+        chosen,
+        {
+            "fitted_on": f"{metrics['validation_rated_reviews']} rated validation reviews",
+            "validation_mae": metrics["validation_mae_confidence_quantile"],
+            "test_mae": metrics["test_mae_confidence_quantile"],
+            "command": "python benchmarks/rating_benchmark.py --write",
+            "date": time.strftime("%Y-%m-%d"),
+        },
+        test_mae=metrics["test_mae_confidence_quantile"],
+    )
+    log.info("wrote %s into %s", chosen, bundle)
 
 
 if __name__ == "__main__":

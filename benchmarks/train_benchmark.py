@@ -562,11 +562,11 @@ def _training_line(metrics: dict[str, float | int]) -> str:
     )
     if "second_stage_finetune_minutes" in metrics:
         finetuning += (
-            f" in two stages: {metrics['earlier_finetune_minutes']} min "
+            f": {metrics['earlier_finetune_minutes']} min "
             f"({metrics['earlier_finetune_steps']} steps) for the model shipped before, whose "
             "BERT was recovered from its INT8 bundle (cinesense.model.recover), then "
             f"{metrics['second_stage_finetune_minutes']} min "
-            f"({metrics['second_stage_finetune_steps']} steps) at a lower learning rate"
+            f"({metrics['second_stage_finetune_steps']} steps) more from that BERT"
         )
     return (
         f"Pretraining {metrics['pretrain_minutes']} min ({metrics['pretrain_steps']} steps); "

@@ -53,12 +53,24 @@ def _logits_for(ratings: np.ndarray, noise: float, rng) -> np.ndarray:
 
 def test_the_rating_is_a_quantile_of_the_rating_distribution(tmp_path) -> None:
     logits = np.log(np.array([[0.3, 0, 0, 0, 0, 0, 0, 0, 0.3, 0.4]]) + 1e-12)
-    assert RatingCalibration(0.5)(logits).tolist() == [9.0]
-    assert RatingCalibration(0.25)(logits).tolist() == [1.0]
-    assert RatingCalibration(0.65)(logits).tolist() == [10.0]
-    calibration = RatingCalibration(0.55)
+    unsure = np.array([0.5])
+    assert RatingCalibration(0.5)(logits, unsure).tolist() == [9.0]
+    assert RatingCalibration(0.25)(logits, unsure).tolist() == [1.0]
+    assert RatingCalibration(0.65)(logits, unsure).tolist() == [10.0]
+    calibration = RatingCalibration(0.55, -0.2)
     calibration.save(tmp_path)
     assert RatingCalibration.load(tmp_path) == calibration
+
+
+def test_the_quantile_moves_with_the_labels_confidence() -> None:
+    logits = np.log(np.array([[0.3, 0, 0, 0, 0, 0, 0, 0, 0.3, 0.4]] * 2) + 1e-12)
+    moving = RatingCalibration(0.65, -0.2)  # 0.65 when unsure, 0.55 when sure
+    assert moving(logits, np.array([0.5, 1.0])).tolist() == [10.0, 9.0]
+
+
+def test_rating_files_without_a_slope_rate_as_before(tmp_path) -> None:
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps({"method": "quantile", "quantile": 0.6}))
+    assert RatingCalibration.load(tmp_path) == RatingCalibration(0.6, 0.0)
 
 
 def test_fitting_chooses_the_quantile_with_the_lowest_error() -> None:
@@ -69,7 +81,9 @@ def test_fitting_chooses_the_quantile_with_the_lowest_error() -> None:
     fitted = RatingCalibration.fit(logits, ratings, probability)
     error = np.abs(fitted.rate(logits, probability) - ratings).mean()
     for q in (0.3, 0.5, 0.7):
-        assert error <= np.abs(RatingCalibration(q).rate(logits, probability) - ratings).mean()
+        for slope in (-0.4, 0.0, 0.2):
+            rated = RatingCalibration(q, slope).rate(logits, probability)
+            assert error <= np.abs(rated - ratings).mean()
     assert error < np.abs(expected_rating(logits) - ratings).mean()
 
 

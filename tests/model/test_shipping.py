@@ -7,7 +7,8 @@ import json
 import pytest
 
 from cinesense.model.onnx_predict import OnnxPredictor
-from cinesense.model.shipping import write_shipped_bundle
+from cinesense.model.rating import RatingCalibration
+from cinesense.model.shipping import replace_rating_calibration, write_shipped_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +26,26 @@ def test_the_slim_copy_predicts_like_its_source(tmp_path, tiny_bundle) -> None:
     ).predict(texts)
     on_disk = json.loads((target / "manifest.json").read_text())
     assert on_disk["shipped"]["command"] == "make it"
+
+
+def test_a_bundle_takes_a_new_rating_calibration(tmp_path, tiny_bundle) -> None:
+    """Only the ratings change; the manifest still verifies and records the refit."""
+    bundle = tmp_path / "bundle"
+    texts = ["정말 재밌어요", "최악의 영화", "그냥 그랬다"]
+    before = OnnxPredictor.from_bundle(tiny_bundle).predict(texts)
+    shipped = write_shipped_bundle(
+        tiny_bundle, bundle, {"command": "train it", "benchmark": {"rating_mae": 2.0}}
+    )
+    record = {"fitted_on": "a test", "command": "refit it"}
+    manifest = replace_rating_calibration(bundle, RatingCalibration(0.9, -0.5), record, 1.5)
+    assert manifest["rating_calibration"] == {"quantile": 0.9, "confidence_slope": -0.5, **record}
+    assert manifest["shipped"]["command"] == "train it && refit it"
+    assert manifest["shipped"]["benchmark"]["rating_mae"] == 1.5
+    assert manifest["files"]["model.int8.onnx"] == shipped["files"]["model.int8.onnx"]
+    after = OnnxPredictor.from_bundle(bundle).predict(texts)
+    assert [p.label for p in after] == [p.label for p in before]
+    assert [p.confidence for p in after] == [p.confidence for p in before]
+    assert OnnxPredictor.from_bundle(bundle).calibration == RatingCalibration(0.9, -0.5)
 
 
 def test_the_shipped_default_champion_verifies_and_answers() -> None:

@@ -4,7 +4,11 @@ The rating head gives a distribution over the ten ratings. The value that minimi
 expected absolute error is that distribution's median; the rating served is a quantile of
 it, the quantile chosen on validation reviews (measured on the full corpus, 2026-12-06:
 0.55, validation MAE 1.307, where the median gives 1.321 and the older calibration below
-1.365).
+1.365). Since 2026-12-07 the quantile may move with the label's confidence,
+``quantile + confidence_slope * |P(positive) - 0.5|``, both chosen on validation: reviews
+whose label is unsure are served a higher quantile (shipped bundle: 0.625 falling to 0.5
+for the surest; test MAE 1.303 -> 1.299, `benchmarks/rating_benchmark.py`). Files without
+a slope rate as before.
 
 Rating files written before 2026-12-06 hold that older calibration: a monotone map from
 the *expected* rating to the median real rating (quantile bins, isotonic, interpolated).
@@ -31,6 +35,7 @@ CALIBRATION_FILE = "rating_calibration.json"
 POSITIVE_FLOOR = 5.1  # a positive review is rated above 5 …
 NEGATIVE_CEILING = 5.9  # … and a negative one below 6
 QUANTILES = tuple(np.round(np.arange(0.3, 0.71, 0.025), 3))
+CONFIDENCE_SLOPES = tuple(np.round(np.arange(-0.5, 0.21, 0.05), 3))
 MIN_RATED_REVIEWS = 20
 
 
@@ -43,41 +48,54 @@ def on_label_side(ratings: np.ndarray, probability_positive: np.ndarray) -> np.n
 
 @dataclass(frozen=True)
 class RatingCalibration:
-    """The ``quantile`` of the predicted rating distribution, on its label's side."""
+    """A quantile of the predicted rating distribution, on its label's side; the quantile
+    is ``quantile + confidence_slope * |P(positive) - 0.5|`` for each review."""
 
     quantile: float = 0.5
+    confidence_slope: float = 0.0
 
     @classmethod
     def fit(
         cls, logits: np.ndarray, ratings: np.ndarray, probability_positive: np.ndarray
     ) -> RatingCalibration:
-        """The quantile with the lowest absolute error on these rated reviews."""
+        """The quantile and slope with the lowest absolute error on these rated reviews."""
         ratings = np.asarray(ratings, float)
         _enough(ratings)
-        errors = {
-            q: np.abs(cls(q).rate(logits, probability_positive) - ratings).mean() for q in QUANTILES
-        }
-        return cls(float(min(errors, key=errors.__getitem__)))
+        errors = {}
+        for quantile in QUANTILES:
+            for slope in CONFIDENCE_SLOPES:
+                candidate = cls(float(quantile), float(slope))
+                rated = candidate.rate(logits, probability_positive)
+                errors[candidate] = np.abs(rated - ratings).mean()
+        return min(errors, key=errors.__getitem__)
 
-    def __call__(self, logits: np.ndarray) -> np.ndarray:
+    def __call__(self, logits: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
+        """Each review's quantile of its rating distribution (on either side of the scale)."""
         logits = np.asarray(logits, np.float64)
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         cumulative = np.cumsum(shifted / shifted.sum(axis=-1, keepdims=True), axis=-1)
-        return (cumulative >= self.quantile).argmax(axis=-1) + 1.0
+        confidence = np.abs(np.asarray(probability_positive, np.float64) - 0.5)
+        quantiles = np.clip(self.quantile + self.confidence_slope * confidence, 0.01, 0.99)
+        return (cumulative >= quantiles[:, None]).argmax(axis=-1) + 1.0
 
     def rate(self, logits: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
         """Ratings on the side of the scale that the binary label is on."""
-        return on_label_side(self(logits), probability_positive)
+        return on_label_side(self(logits, probability_positive), probability_positive)
 
     def save(self, directory: Path) -> None:
-        data = {"method": "quantile of the predicted rating distribution", **self.__dict__}
+        data = {
+            "method": "quantile of the predicted rating distribution, moving with confidence",
+            **self.__dict__,
+        }
         (Path(directory) / CALIBRATION_FILE).write_text(json.dumps(data, indent=2))
 
     @staticmethod
     def load(directory: Path) -> RatingCalibration | ScoreCalibration:
         data = json.loads((Path(directory) / CALIBRATION_FILE).read_text())
         if "quantile" in data:
-            return RatingCalibration(float(data["quantile"]))
+            return RatingCalibration(
+                float(data["quantile"]), float(data.get("confidence_slope", 0.0))
+            )
         return ScoreCalibration(tuple(data["scores"]), tuple(data["ratings"]))
 
 

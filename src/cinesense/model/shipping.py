@@ -15,6 +15,7 @@ from pathlib import Path
 from cinesense.errors import ModelError
 from cinesense.files import atomic_directory, sha256_file
 from cinesense.model.onnx_predict import BUNDLE_MANIFEST, verify_bundle
+from cinesense.model.rating import CALIBRATION_FILE, RatingCalibration
 
 MAX_SHIPPED_MB = 15.0
 
@@ -46,3 +47,33 @@ def write_shipped_bundle(bundle_dir: Path, target: Path, provenance: dict[str, o
         (staging / BUNDLE_MANIFEST).write_text(json.dumps(slim, ensure_ascii=False, indent=2))
     verify_bundle(target)
     return slim
+
+
+def replace_rating_calibration(
+    bundle_dir: Path,
+    calibration: RatingCalibration,
+    record: dict[str, object],
+    test_mae: float | None = None,
+) -> dict:
+    """Give a verified bundle a new rating calibration (its model untouched), keeping its
+    manifest's checksums true and ``record`` (how the calibration was fitted) in it. A
+    shipped bundle's figures take ``test_mae`` and its rebuild command the record's."""
+    manifest = verify_bundle(bundle_dir)
+    with atomic_directory(bundle_dir) as staging:
+        for name in manifest["files"]:
+            shutil.copy(Path(bundle_dir) / name, staging / name)
+        calibration.save(staging)
+        path = staging / CALIBRATION_FILE
+        manifest["files"][CALIBRATION_FILE] = {
+            "sha256": sha256_file(path),
+            "bytes": path.stat().st_size,
+        }
+        manifest["rating_calibration"] = {**calibration.__dict__, **record}
+        shipped = manifest.get("shipped")
+        if shipped and test_mae is not None:
+            shipped["benchmark"]["rating_mae"] = round(test_mae, 3)
+            command = str(record.get("command", ""))
+            if command and command not in shipped["command"]:
+                shipped["command"] += f" && {command}"
+        (staging / BUNDLE_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+    return verify_bundle(bundle_dir)
