@@ -99,6 +99,13 @@ def test_rating_files_of_earlier_versions_still_rate(tmp_path) -> None:
     assert legacy.rate(logits, np.array([0.1, 0.9])).tolist() == pytest.approx([2.0, 9.0])
 
 
+def test_a_tie_is_fitted_to_the_plain_median() -> None:
+    """Reviews every reading rates alike leave nothing to choose: the median, no slope."""
+    logits = np.log(np.eye(10)[[8] * 30] + 1e-12)
+    fitted = RatingCalibration.fit(logits, np.full(30, 9.0), np.full(30, 0.9))
+    assert fitted == RatingCalibration(0.5, 0.0)
+
+
 def test_rating_calibration_needs_data() -> None:
     with pytest.raises(ModelError, match="at least 20"):
         RatingCalibration.fit(np.zeros((5, 10)), np.arange(5.0), np.ones(5))

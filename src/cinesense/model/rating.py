@@ -58,7 +58,8 @@ class RatingCalibration:
     def fit(
         cls, logits: np.ndarray, ratings: np.ndarray, probability_positive: np.ndarray
     ) -> RatingCalibration:
-        """The quantile and slope with the lowest absolute error on these rated reviews."""
+        """The quantile and slope with the lowest absolute error on these rated reviews
+        (on a tie, the flattest slope and the quantile nearest the median)."""
         ratings = np.asarray(ratings, float)
         _enough(ratings)
         errors = {}
@@ -67,7 +68,10 @@ class RatingCalibration:
                 candidate = cls(float(quantile), float(slope))
                 rated = candidate.rate(logits, probability_positive)
                 errors[candidate] = np.abs(rated - ratings).mean()
-        return min(errors, key=errors.__getitem__)
+        return min(
+            errors,
+            key=lambda c: (errors[c], abs(c.confidence_slope), abs(c.quantile - 0.5)),
+        )
 
     def __call__(self, logits: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
         """Each review's quantile of its rating distribution (on either side of the scale)."""
