@@ -1,6 +1,6 @@
 """Rating benchmark: ways to read a 1–10 rating from a bundle's rating distribution.
 
-    python benchmarks/rating_benchmark.py [--bundle src/cinesense/default_model] [--write]
+    python benchmarks/rating_benchmark.py [--bundle src/cinesense/default_model]
 
 Scores every rated review of the validation and test movies with the bundle (as the
 service does), then compares rating estimates by mean absolute error: the calibration
@@ -8,10 +8,10 @@ used before 2026-12-06 (expected rating → median real rating, isotonic, fitted
 validation), the distribution's median, one quantile chosen on validation (2026-12-06),
 and a quantile moving with the label's confidence, chosen on validation (what
 ``model.rating.RatingCalibration.fit`` serves since 2026-12-07). Every estimate is kept on
-its label's side, as served. With --write the bundle takes the last one (its model
-untouched; the manifest records the fit and, for a shipped bundle, the new test MAE).
-Needs the dataset of train_benchmark.py in --work-dir. Writes the ``rating`` entry of
-benchmarks/results.json and a section of benchmarks/RESULTS.md.
+its label's side, as served (benchmarks/calibration_benchmark.py --write gives a bundle
+the last one, with its label's decision offset). Needs the dataset of train_benchmark.py
+in --work-dir. Writes the ``rating`` entry of benchmarks/results.json and a section of
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from cinesense.model.heads import expected_rating, positive_probability
 from cinesense.model.loop import set_threads
 from cinesense.model.onnx_predict import OnnxPredictor
 from cinesense.model.rating import QUANTILES, RatingCalibration, on_label_side
-from cinesense.model.shipping import replace_rating_calibration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import update_markdown, write_entry
@@ -44,9 +43,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache/cinesense-bench")
     parser.add_argument("--bundle", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--write", action="store_true", help="give the bundle the calibration fitted here"
-    )
     return parser.parse_args()
 
 
@@ -99,6 +95,7 @@ def main() -> None:
         "confidence_quantile": chosen.rate,
     }
     metrics: dict[str, float | int] = {
+        "positive_offset": predictor.label_map.positive_offset,
         "quantile": one_quantile.quantile,
         "confidence_quantile": chosen.quantile,
         "confidence_slope": chosen.confidence_slope,
@@ -107,8 +104,6 @@ def main() -> None:
         metrics[f"{split}_rated_reviews"] = len(truth)
         for name, estimate in estimates.items():
             metrics[f"{split}_mae_{name}"] = round(float(np.abs(estimate(lg, p) - truth).mean()), 4)
-    if args.write:
-        write_calibration(args.bundle, chosen, metrics)
     write_entry("rating", metrics, threads=args.threads)
     rows = [
         f"| {name.replace('_', ' ')} | {metrics[f'validation_mae_{name}']} | "
@@ -120,11 +115,12 @@ def main() -> None:
         [
             "## rating — reading the 1–10 rating from the rating distribution",
             "",
-            f"Date: {time.strftime('%Y-%m-%d')}. Command: `python benchmarks/rating_benchmark.py "
-            f"{' '.join(sys.argv[1:])}` (bundle {_shown(args.bundle)}). Mean absolute error on "
-            f"every rated review of the validation ({metrics['validation_rated_reviews']}) and "
-            f"test ({metrics['test_rated_reviews']}) movies; each estimate kept on its label's "
-            "side.",
+            f"Date: {time.strftime('%Y-%m-%d')}. Command: "
+            f"`{' '.join(['python benchmarks/rating_benchmark.py', *sys.argv[1:]])}` (bundle "
+            f"{_shown(args.bundle)}). Mean absolute error on every rated review of the "
+            f"validation ({metrics['validation_rated_reviews']}) and test "
+            f"({metrics['test_rated_reviews']}) movies; each estimate kept on the side of its "
+            f"label, read at the bundle's positive offset ({metrics['positive_offset']}).",
             "",
             "| estimate | validation MAE | test MAE |",
             "|---|---|---|",
@@ -134,27 +130,10 @@ def main() -> None:
             "validation error; the confidence quantile is "
             f"{metrics['confidence_quantile']} {metrics['confidence_slope']:+} × |P(positive) − "
             "0.5|, both chosen on validation: what `RatingCalibration.fit` serves "
-            "(model/rating.py)" + (", written into the bundle (--write)." if args.write else "."),
+            "(model/rating.py).",
             "",
         ],
     )
-
-
-def write_calibration(bundle: Path, chosen: RatingCalibration, metrics: dict) -> None:
-    """The fitted calibration into the bundle (a shipped bundle's figures say so)."""
-    replace_rating_calibration(
-        bundle,
-        chosen,
-        {
-            "fitted_on": f"{metrics['validation_rated_reviews']} rated validation reviews",
-            "validation_mae": metrics["validation_mae_confidence_quantile"],
-            "test_mae": metrics["test_mae_confidence_quantile"],
-            "command": "python benchmarks/rating_benchmark.py --write",
-            "date": time.strftime("%Y-%m-%d"),
-        },
-        test_mae=metrics["test_mae_confidence_quantile"],
-    )
-    log.info("wrote %s into %s", chosen, bundle)
 
 
 if __name__ == "__main__":

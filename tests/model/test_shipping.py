@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
+from cinesense.model.heads import positive_log_odds
 from cinesense.model.onnx_predict import OnnxPredictor
 from cinesense.model.rating import RatingCalibration
-from cinesense.model.shipping import replace_rating_calibration, write_shipped_bundle
+from cinesense.model.shipping import recalibrate_bundle, write_shipped_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -28,24 +31,38 @@ def test_the_slim_copy_predicts_like_its_source(tmp_path, tiny_bundle) -> None:
     assert on_disk["shipped"]["command"] == "make it"
 
 
-def test_a_bundle_takes_a_new_rating_calibration(tmp_path, tiny_bundle) -> None:
-    """Only the ratings change; the manifest still verifies and records the refit."""
+def test_a_bundle_takes_a_new_decision_and_rating_calibration(tmp_path, tiny_bundle) -> None:
+    """Only the label map and the ratings change; the manifest still verifies and records
+    the refit, and a shipped bundle's figures and command say so."""
     bundle = tmp_path / "bundle"
     texts = ["정말 재밌어요", "최악의 영화", "그냥 그랬다"]
-    before = OnnxPredictor.from_bundle(tiny_bundle).predict(texts)
+    before = OnnxPredictor.from_bundle(tiny_bundle)
     shipped = write_shipped_bundle(
         tiny_bundle, bundle, {"command": "train it", "benchmark": {"rating_mae": 2.0}}
     )
+    label_map = replace(before.label_map, positive_offset=0.7)
     record = {"fitted_on": "a test", "command": "refit it"}
-    manifest = replace_rating_calibration(bundle, RatingCalibration(0.9, -0.5), record, 1.5)
-    assert manifest["rating_calibration"] == {"quantile": 0.9, "confidence_slope": -0.5, **record}
+    manifest = recalibrate_bundle(
+        bundle, label_map, RatingCalibration(0.9, -0.5), record, {"rating_mae": 1.5}
+    )
+    assert manifest["calibration"] == {
+        "positive_offset": 0.7,
+        "quantile": 0.9,
+        "confidence_slope": -0.5,
+        **record,
+    }
     assert manifest["shipped"]["command"] == "train it && refit it"
     assert manifest["shipped"]["benchmark"]["rating_mae"] == 1.5
     assert manifest["files"]["model.int8.onnx"] == shipped["files"]["model.int8.onnx"]
-    after = OnnxPredictor.from_bundle(bundle).predict(texts)
-    assert [p.label for p in after] == [p.label for p in before]
-    assert [p.confidence for p in after] == [p.confidence for p in before]
-    assert OnnxPredictor.from_bundle(bundle).calibration == RatingCalibration(0.9, -0.5)
+    after = OnnxPredictor.from_bundle(bundle)
+    assert (after.label_map, after.calibration) == (label_map, RatingCalibration(0.9, -0.5))
+    np.testing.assert_allclose(after.logits(texts), before.logits(texts))
+    logits = after.logits(texts).astype(np.float64)
+    odds = positive_log_odds(logits, label_map)
+    expected = 1 / (1 + np.exp(-(odds - 0.7)))
+    assert [p.probability_positive for p in after.predict(texts)] == pytest.approx(
+        list(expected), abs=1e-4
+    )
 
 
 def test_the_shipped_default_champion_verifies_and_answers() -> None:

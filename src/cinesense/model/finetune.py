@@ -37,8 +37,14 @@ from cinesense.config import Settings, TrainSettings
 from cinesense.data.dataset import NEUTRAL, Dataset, balanced_binary, class_weights
 from cinesense.errors import DataError
 from cinesense.files import atomic_directory
+from cinesense.model.balance import balanced_label_map
 from cinesense.model.base import hub_token, resolve_base_model
-from cinesense.model.heads import NUM_RATINGS, TRAINING_MANIFEST, LabelMap
+from cinesense.model.heads import (
+    NUM_RATINGS,
+    TRAINING_MANIFEST,
+    LabelMap,
+    positive_probability,
+)
 from cinesense.model.loop import (
     Budget,
     adamw_with_schedule,
@@ -304,11 +310,12 @@ def add_wide_head(model_dir: Path, dataset: Dataset, settings: Settings) -> dict
     manifest = json.loads(manifest_path.read_text())
     manifest["wide_head"] = report
     if report["kept"]:
-        calibration = _fit_rating_calibration(model, tokenizer, label_map, dataset, settings)
+        label_map, calibration = _fit_decision(model, tokenizer, label_map, dataset, settings)
         with atomic_directory(Path(model_dir)) as staging:
             for path in Path(model_dir).iterdir():
                 shutil.copy(path, staging / path.name)
             model.save_pretrained(staging)
+            label_map.save(staging)
             calibration.save(staging)
             (staging / TRAINING_MANIFEST).write_text(
                 json.dumps(manifest, ensure_ascii=False, indent=2)
@@ -410,7 +417,8 @@ def _save(
         "wide_head": result.wide_head,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    calibration = _fit_rating_calibration(model, tokenizer, label_map, dataset, settings)
+    label_map, calibration = _fit_decision(model, tokenizer, label_map, dataset, settings)
+    manifest["positive_offset"] = label_map.positive_offset
     with atomic_directory(out_dir) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
@@ -419,18 +427,29 @@ def _save(
         (staging / TRAINING_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
 
 
-def _fit_rating_calibration(
+def _fit_decision(
     model, tokenizer, label_map: LabelMap, dataset: Dataset, settings: Settings
-) -> RatingCalibration:
-    rated = dataset["validation"][dataset["validation"]["rating"].notna()]
-    rated = rated.sample(
-        n=min(MAX_CALIBRATION_REVIEWS, len(rated)), random_state=settings.train.seed
+) -> tuple[LabelMap, RatingCalibration]:
+    """The label map's offset (model/balance.py), then the rating calibration read at it,
+    both fitted on a sample of validation reviews."""
+    validation = dataset["validation"]
+    usable = validation[validation["rating"].notna() | (validation["label"] != NEUTRAL)]
+    sample = usable.sample(
+        n=min(MAX_CALIBRATION_REVIEWS, len(usable)), random_state=settings.train.seed
     )
     predictor = TorchPredictor(model, tokenizer, label_map, None, settings.train.max_length)
-    scores = predictor.scores(list(rated["text"]), settings.train.eval_batch_size)
-    return RatingCalibration.fit(
-        scores.logits, rated["rating"].to_numpy(float), scores.probability_positive
+    logits = predictor.scores(list(sample["text"]), settings.train.eval_batch_size).logits
+    labelled = (sample["label"] != NEUTRAL).to_numpy()
+    label_map = balanced_label_map(
+        logits[labelled], sample["label"].to_numpy()[labelled], label_map
     )
+    rated = sample["rating"].notna().to_numpy()
+    calibration = RatingCalibration.fit(
+        logits[rated],
+        sample["rating"].to_numpy(float)[rated],
+        positive_probability(logits[rated], label_map),
+    )
+    return label_map, calibration
 
 
 def _base_manifest(base: str) -> dict[str, object] | None:

@@ -2,9 +2,11 @@
 
 The classifier has one logit per star rating (1–10). The binary sentiment is read from
 the same logits: the log-probability mass of the positive ratings (9–10 by default)
-against that of the negative ratings (1–4); neutral ratings (5–8) do not enter it. The
-label map saved with every model records which ratings are which, so serving (NumPy or
-ONNX) computes exactly what training optimized.
+against that of the negative ratings (1–4); neutral ratings (5–8) do not enter it, less
+the label map's ``positive_offset`` (the prior correction chosen on validation so that the
+label treats both classes alike; model/balance.py). The label map saved with every model
+records which ratings are which and the offset, so serving (NumPy or ONNX) and evaluation
+read the label the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class LabelMap:
     negative_max_rating: int = 4
     positive_min_rating: int = 9
     labels: tuple[str, str] = ("negative", "positive")
+    positive_offset: float = 0.0  # taken from the positive log-odds (model/balance.py)
 
     @property
     def negative_slice(self) -> slice:
@@ -48,7 +51,12 @@ class LabelMap:
     @classmethod
     def load(cls, directory: Path) -> LabelMap:
         data = json.loads((Path(directory) / LABEL_MAP_FILE).read_text())
-        return cls(data["negative_max_rating"], data["positive_min_rating"], tuple(data["labels"]))
+        return cls(
+            data["negative_max_rating"],
+            data["positive_min_rating"],
+            tuple(data["labels"]),
+            float(data.get("positive_offset", 0.0)),  # files before 2026-12-07 have none
+        )
 
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:
@@ -56,11 +64,18 @@ def _logsumexp(x: np.ndarray) -> np.ndarray:
     return (peak + np.log(np.exp(x - peak).sum(axis=-1, keepdims=True)))[..., 0]
 
 
-def positive_probability(logits: np.ndarray, label_map: LabelMap) -> np.ndarray:
-    """P(positive | positive or negative) from rating logits of shape (n, 10)."""
+def positive_log_odds(logits: np.ndarray, label_map: LabelMap) -> np.ndarray:
+    """log P(positive ratings) − log P(negative ratings), before the label map's offset."""
     negative = _logsumexp(logits[:, label_map.negative_slice])
     positive = _logsumexp(logits[:, label_map.positive_slice])
-    return 1.0 / (1.0 + np.exp(negative - positive))
+    return positive - negative
+
+
+def positive_probability(logits: np.ndarray, label_map: LabelMap) -> np.ndarray:
+    """P(positive | positive or negative) from rating logits of shape (n, 10), at the
+    label map's offset."""
+    log_odds = positive_log_odds(logits, label_map) - label_map.positive_offset
+    return 1.0 / (1.0 + np.exp(-log_odds))
 
 
 def expected_rating(logits: np.ndarray) -> np.ndarray:

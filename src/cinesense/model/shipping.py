@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cinesense.errors import ModelError
 from cinesense.files import atomic_directory, sha256_file
+from cinesense.model.heads import LABEL_MAP_FILE, LabelMap
 from cinesense.model.onnx_predict import BUNDLE_MANIFEST, verify_bundle
 from cinesense.model.rating import CALIBRATION_FILE, RatingCalibration
 
@@ -49,29 +50,35 @@ def write_shipped_bundle(bundle_dir: Path, target: Path, provenance: dict[str, o
     return slim
 
 
-def replace_rating_calibration(
+def recalibrate_bundle(
     bundle_dir: Path,
+    label_map: LabelMap,
     calibration: RatingCalibration,
     record: dict[str, object],
-    test_mae: float | None = None,
+    figures: dict[str, float] | None = None,
 ) -> dict:
-    """Give a verified bundle a new rating calibration (its model untouched), keeping its
-    manifest's checksums true and ``record`` (how the calibration was fitted) in it. A
-    shipped bundle's figures take ``test_mae`` and its rebuild command the record's."""
+    """Give a verified bundle a new label map (its decision offset) and rating calibration,
+    its model untouched. The manifest's checksums stay true and its ``calibration`` section
+    keeps ``record`` (how they were fitted); a shipped bundle's figures take ``figures``
+    and its rebuild command the record's ``command``."""
     manifest = verify_bundle(bundle_dir)
     with atomic_directory(bundle_dir) as staging:
         for name in manifest["files"]:
             shutil.copy(Path(bundle_dir) / name, staging / name)
+        label_map.save(staging)
         calibration.save(staging)
-        path = staging / CALIBRATION_FILE
-        manifest["files"][CALIBRATION_FILE] = {
-            "sha256": sha256_file(path),
-            "bytes": path.stat().st_size,
+        for name in (LABEL_MAP_FILE, CALIBRATION_FILE):
+            path = staging / name
+            manifest["files"][name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        manifest.pop("rating_calibration", None)  # written by the first version of this step
+        manifest["calibration"] = {
+            "positive_offset": label_map.positive_offset,
+            **calibration.__dict__,
+            **record,
         }
-        manifest["rating_calibration"] = {**calibration.__dict__, **record}
         shipped = manifest.get("shipped")
-        if shipped and test_mae is not None:
-            shipped["benchmark"]["rating_mae"] = round(test_mae, 3)
+        if shipped and figures:
+            shipped["benchmark"].update(figures)
             command = str(record.get("command", ""))
             if command and command not in shipped["command"]:
                 shipped["command"] += f" && {command}"

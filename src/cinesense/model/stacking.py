@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from cinesense.data.dataset import NEUTRAL, Dataset, balanced_binary, class_weights
 from cinesense.errors import ModelError
 from cinesense.files import atomic_directory, sha256_file
+from cinesense.model.balance import balanced_label_map
 from cinesense.model.heads import LABEL_MAP_FILE, NUM_RATINGS, LabelMap, positive_probability
 from cinesense.model.onnx_predict import OnnxPredictor, verify_bundle, write_bundle_manifest
 from cinesense.model.rating import RatingCalibration
@@ -524,7 +525,7 @@ def stack_bundle(
     train = train[train["rating"].notna() | (train["label"] != NEUTRAL)].reset_index(drop=True)
     validation = dataset["validation"]
     tuning = balanced_binary(validation, seed)  # chooses the epoch and the mix
-    sample = tuning.sample(n=min(MAX_VALIDATION_SAMPLE, len(tuning)), random_state=seed)
+    sample = validation_sample(validation, seed)
     started = time.monotonic()
     train_x = features.matrix(_encode(base, list(train["text"])))
     tuning_x = features.matrix(_encode(base, list(tuning["text"])))
@@ -565,11 +566,14 @@ def stack_bundle(
         draft = {k: v for k, v in manifest.items() if k not in ("files", "sizes_mb", "shipped")}
         stacked_predictor = OnnxPredictor(staging, draft, threads=threads)
         parity = _check_parity(stacked_predictor, base, features, head, mix, validation, seed)
+        tuning_served = stacked_predictor.logits(list(tuning["text"])).astype(np.float64)
+        served_map = balanced_label_map(tuning_served, tuning_labels, label_map)
+        served_map.save(staging)
+        stacked_predictor = OnnxPredictor(staging, draft, threads=threads)
         calibration = _fit_calibration(stacked_predictor, validation, seed)
         calibration.save(staging)
         stacked_predictor = OnnxPredictor(staging, draft, threads=threads)
         sample_logits = stacked_predictor.logits(list(sample["text"])).astype(np.float64)
-        tuning_served = stacked_predictor.logits(list(tuning["text"])).astype(np.float64)
         report = {
             **asdict(config),
             "mix": mix,
@@ -583,12 +587,13 @@ def stack_bundle(
             "validation_accuracy_head_float": _accuracy(float_logits, tuning_labels, label_map),
             "validation_accuracy_head": _accuracy(wide, tuning_labels, label_map),
             "validation_accuracy_combined": round(combined, 4),
-            "validation_accuracy_served": _accuracy(tuning_served, tuning_labels, label_map),
+            "validation_accuracy_served": _accuracy(tuning_served, tuning_labels, served_map),
+            "positive_offset": served_map.positive_offset,
             "validation_sample_reviews": len(sample),
             "validation_sample_accuracy_base": _accuracy(
                 deep[tuning.index.get_indexer(sample.index)], sample["label"], label_map
             ),
-            "validation_sample_accuracy": _accuracy(sample_logits, sample["label"], label_map),
+            "validation_sample_accuracy": _accuracy(sample_logits, sample["label"], served_map),
             "mix_grid": [MIX_GRID[0], MIX_GRID[-1]],
             "parity_max_abs_diff": parity,
             "parity_reviews": PARITY_REVIEWS,
@@ -608,6 +613,13 @@ def stack_bundle(
         write_bundle_manifest(staging, new_manifest)
     log.info("stacked bundle %s: %s", out_dir, json.dumps(report, default=str))
     return StackResult(out_dir, verify_bundle(out_dir), report)
+
+
+def validation_sample(validation: pd.DataFrame, seed: int = HeadTraining.seed) -> pd.DataFrame:
+    """The class-balanced validation sample whose accuracy the train benchmark reports and
+    compares with the shipped bundle's."""
+    tuning = balanced_binary(validation, seed)
+    return tuning.sample(n=min(MAX_VALIDATION_SAMPLE, len(tuning)), random_state=seed)
 
 
 def _base_info(manifest: dict, base_sha256: str) -> dict[str, object]:
