@@ -157,7 +157,8 @@ def stage_ship(args: argparse.Namespace, bundle: Path, dataset_dir: Path, metric
         return False
     manifest = verify_bundle(bundle)
     head = manifest["stacked_head"]
-    base_shipped = head["base"].get("shipped") or {}
+    # the lineage of the graph stacked on: the given bundle's own when it was shipped
+    base_shipped = verify_bundle(args.bundle).get("shipped") or head["base"].get("shipped") or {}
     base_command = base_shipped.get("command", "")
     command = "python benchmarks/stack_head_benchmark.py " + " ".join(sys.argv[1:])
     history = (

@@ -7,8 +7,9 @@ found 91.4 % of the positive reviews and only 84.0 % of the negative ones. The
 label map's ``positive_offset`` is a constant taken from the positive log-odds, chosen on
 validation to minimize the class-balanced log loss: the prior correction after which both
 kinds of review count alike, as the class-balanced accuracy the project reports assumes
-(`benchmarks/calibration_benchmark.py`: recall 88.4 % and 87.7 % after it; accuracy on the
-natural mix and the rating MAE pay for it, since a rating stays on its label's side).
+(`benchmarks/calibration_benchmark.py` shows the recall of each class before and after;
+accuracy on the natural mix and the rating MAE pay for it, since a rating stays on its
+label's side).
 """
 
 from __future__ import annotations
@@ -48,12 +49,18 @@ def fit_positive_offset(logits: np.ndarray, labels: np.ndarray, label_map: Label
     return round(float(result.x), 4)
 
 
+def can_balance(labels: np.ndarray) -> bool:
+    """Whether both classes have the MIN_REVIEWS_PER_CLASS reviews an offset is fitted on."""
+    labels = np.asarray(labels)
+    return min(int((labels == k).sum()) for k in (0, 1)) >= MIN_REVIEWS_PER_CLASS
+
+
 def balanced_label_map(logits: np.ndarray, labels: np.ndarray, label_map: LabelMap) -> LabelMap:
-    """``label_map`` with the offset fitted on these reviews; unchanged (offset 0) when
-    either class has fewer than MIN_REVIEWS_PER_CLASS reviews to fit it on."""
+    """``label_map`` with the offset fitted on these reviews; offset 0 when either class
+    has fewer than MIN_REVIEWS_PER_CLASS reviews to fit it on."""
     labels = np.asarray(labels)
     counts = [int((labels == k).sum()) for k in (0, 1)]
-    if min(counts) < MIN_REVIEWS_PER_CLASS:
+    if not can_balance(labels):
         log.warning(
             "too few labelled validation reviews to balance the label (%s negative, %s "
             "positive; %s each needed): offset 0",

@@ -6,8 +6,9 @@ it, the quantile chosen on validation reviews (measured on the full corpus, 2026
 0.55, validation MAE 1.307, where the median gives 1.321 and the older calibration below
 1.365). Since 2026-12-07 the quantile may move with the label's confidence,
 ``quantile + confidence_slope * |P(positive) - 0.5|``, both chosen on validation: reviews
-whose label is unsure are served a higher quantile (shipped bundle: 0.625 falling to 0.5
-for the surest; test MAE 1.304 -> 1.299 at even odds, `benchmarks/calibration_benchmark.py`).
+whose label is unsure are served a higher quantile (on the bundle shipped 2026-12-06, read
+at even odds: 0.625 falling to 0.5 for the surest, test MAE 1.304 -> 1.299; benchmarks/
+RESULTS.md, model attempts).
 Files without a slope rate as before.
 
 Rating files written before 2026-12-06 hold that older calibration: a monotone map from

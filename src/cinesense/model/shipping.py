@@ -80,7 +80,7 @@ def recalibrate_bundle(
         if shipped and figures:
             shipped["benchmark"].update(figures)
             command = str(record.get("command", ""))
-            if command and command not in shipped["command"]:
+            if command and not shipped["command"].endswith(command):
                 shipped["command"] += f" && {command}"
         (staging / BUNDLE_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
     return verify_bundle(bundle_dir)

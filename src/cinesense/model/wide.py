@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from cinesense.model.balance import balanced_label_map, can_balance
 from cinesense.model.heads import NUM_RATINGS, LabelMap, positive_probability
 
 log = logging.getLogger(__name__)
@@ -210,11 +211,15 @@ def fit_mix(
     deep: np.ndarray, wide: np.ndarray, labels: np.ndarray, label_map: LabelMap
 ) -> tuple[float, float]:
     """The weight of the wide head in the mixture that serves validation reviews best, and
-    its accuracy. Accuracy decides; among equals the smaller weight wins (0: BERT alone)."""
+    its accuracy. Each mixture is read at its own balanced offset (model/balance.py), as
+    it will be served, when the reviews allow one. Accuracy decides; among equals the
+    smaller weight wins (0: BERT alone)."""
     deep_t, wide_t = torch.from_numpy(deep), torch.from_numpy(wide)
-    scored = [
-        (binary_accuracy(mixture_logits(deep_t, wide_t, mix).numpy(), labels, label_map), -mix)
-        for mix in MIX_GRID
-    ]
+    balance = can_balance(labels)
+    scored = []
+    for mix in MIX_GRID:
+        mixed = mixture_logits(deep_t, wide_t, mix).numpy()
+        read_at = balanced_label_map(mixed, labels, label_map) if balance else label_map
+        scored.append((binary_accuracy(mixed, labels, read_at), -mix))
     accuracy, negative_mix = max(scored)
     return -negative_mix, accuracy
