@@ -28,7 +28,7 @@ import pandas as pd
 
 from cinesense.config import Settings
 from cinesense.data.dataset import NEUTRAL, load_dataset
-from cinesense.model.balance import balanced_label_map
+from cinesense.model.balance import fit_decision, fit_rating
 from cinesense.model.heads import LabelMap, positive_probability
 from cinesense.model.loop import set_threads
 from cinesense.model.onnx_predict import OnnxPredictor
@@ -41,17 +41,10 @@ from cinesense.pipelines.train import evaluate_served
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rating_benchmark import _shown
 from results import update_markdown, write_entry
-from train_benchmark import DEFAULT_MODEL
+from train_benchmark import DEFAULT_MODEL, SHIPPED_FIGURES
 
 log = logging.getLogger("calibration_benchmark")
 COMMAND = "python benchmarks/calibration_benchmark.py --write"
-SHIPPED_FIGURES = (
-    "validation_accuracy",
-    "accuracy",
-    "macro_f1",
-    "rating_mae",
-    "label_rating_contradictions",
-)
 
 
 def parse_args() -> argparse.Namespace:
@@ -72,28 +65,15 @@ def score(predictor: OnnxPredictor, split: pd.DataFrame) -> tuple[pd.DataFrame, 
     return usable, logits
 
 
-def fit(usable: pd.DataFrame, logits: np.ndarray, label_map: LabelMap, offset: float | None = None):
-    """The label map's offset (fitted unless given) and the rating calibration read at it,
-    on these validation reviews."""
-    labelled = (usable["label"] != NEUTRAL).to_numpy()
-    if offset is None:
-        labels = usable["label"].to_numpy()[labelled]
-        label_map = balanced_label_map(logits[labelled], labels, label_map)
-    else:
-        label_map = replace(label_map, positive_offset=offset)
-    rated = usable["rating"].notna().to_numpy()
-    calibration = RatingCalibration.fit(
-        logits[rated],
-        usable["rating"].to_numpy(float)[rated],
-        positive_probability(logits[rated], label_map),
-    )
-    record: dict[str, object] = {
-        "fitted_on": f"{int(labelled.sum())} labelled and {int(rated.sum())} rated "
-        "validation reviews",
+def fitted_on(usable: pd.DataFrame) -> dict[str, object]:
+    """What the refit records in the bundle's manifest."""
+    labelled = int((usable["label"] != NEUTRAL).sum())
+    rated = int(usable["rating"].notna().sum())
+    return {
+        "fitted_on": f"{labelled} labelled and {rated} rated validation reviews",
         "command": COMMAND,
         "date": time.strftime("%Y-%m-%d"),
     }
-    return label_map, calibration, record
 
 
 def balanced_figures(
@@ -118,7 +98,8 @@ def sweep(scored: dict, label_map: LabelMap, fitted: float) -> list[dict[str, fl
     for offset in sorted({0.0, 0.1, 0.2, 0.3, fitted}):
         if offset > max(fitted, 0.0):
             continue
-        shifted, calibration, _ = fit(*scored["validation"], label_map, offset)
+        shifted = replace(label_map, positive_offset=offset)
+        calibration = fit_rating(*scored["validation"], shifted)
         row: dict[str, float] = {"offset": offset}
         for split in ("validation", "test"):
             recall, mae = balanced_figures(*scored[split], shifted, calibration)
@@ -152,7 +133,8 @@ def main() -> None:
     predictor = OnnxPredictor.from_bundle(args.bundle, threads=args.threads)
     dataset = load_dataset(dataset_dir)
     scored = {split: score(predictor, dataset[split]) for split in ("validation", "test")}
-    label_map, calibration, record = fit(*scored["validation"], predictor.label_map)
+    label_map, calibration = fit_decision(*scored["validation"], predictor.label_map)
+    record = fitted_on(scored["validation"][0])
     recalibrated = args.work_dir / "recalibrated"
     shutil.rmtree(recalibrated, ignore_errors=True)
     shutil.copytree(args.bundle, recalibrated)
@@ -164,12 +146,13 @@ def main() -> None:
     }
     before, after = (figures(reports[name]) for name in ("before", "after"))
     sample = validation_sample(dataset["validation"])
+    # scored alone, as stacking scores it: dynamic INT8 depends on the batch a review is in
     sample_logits = predictor.logits(list(sample["text"])).astype(np.float64)
     for shown, label in ((before, predictor.label_map), (after, label_map)):
         accuracy = binary_accuracy(sample_logits, sample["label"].to_numpy(), label)
         shown["validation_accuracy"] = round(float(accuracy), 4)
     if args.write:
-        shipped = {name: after[name] for name in SHIPPED_FIGURES}
+        shipped = {name: after[name] for name in SHIPPED_FIGURES if name in after}
         record["validation_sample_accuracy"] = after["validation_accuracy"]
         record["validation_sample_accuracy_before"] = before["validation_accuracy"]
         recalibrate_bundle(args.bundle, label_map, calibration, record, shipped)

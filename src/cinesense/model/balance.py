@@ -18,9 +18,12 @@ import logging
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize_scalar
 
-from cinesense.model.heads import LabelMap, positive_log_odds
+from cinesense.data.dataset import NEUTRAL
+from cinesense.model.heads import LabelMap, positive_log_odds, positive_probability
+from cinesense.model.rating import RatingCalibration
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +62,33 @@ def balanced_label_map(logits: np.ndarray, labels: np.ndarray, label_map: LabelM
     """``label_map`` with the offset fitted on these reviews; offset 0 when either class
     has fewer than MIN_REVIEWS_PER_CLASS reviews to fit it on."""
     labels = np.asarray(labels)
-    counts = [int((labels == k).sum()) for k in (0, 1)]
     if not can_balance(labels):
         log.warning(
             "too few labelled validation reviews to balance the label (%s negative, %s "
             "positive; %s each needed): offset 0",
-            *counts,
+            *(int((labels == k).sum()) for k in (0, 1)),
             MIN_REVIEWS_PER_CLASS,
         )
         return replace(label_map, positive_offset=0.0)
     return replace(label_map, positive_offset=fit_positive_offset(logits, labels, label_map))
+
+
+def fit_decision(
+    reviews: pd.DataFrame, logits: np.ndarray, label_map: LabelMap
+) -> tuple[LabelMap, RatingCalibration]:
+    """The offset fitted on the labelled ``reviews``, then the rating calibration read at
+    it on the rated ones (``logits``: the reviews' rating logits, row for row)."""
+    labelled = (reviews["label"] != NEUTRAL).to_numpy()
+    labels = reviews["label"].to_numpy()[labelled]
+    label_map = balanced_label_map(logits[labelled], labels, label_map)
+    return label_map, fit_rating(reviews, logits, label_map)
+
+
+def fit_rating(reviews: pd.DataFrame, logits: np.ndarray, label_map: LabelMap) -> RatingCalibration:
+    """The rating calibration of the rated ``reviews``, their labels read at ``label_map``."""
+    rated = reviews["rating"].notna().to_numpy()
+    return RatingCalibration.fit(
+        logits[rated],
+        reviews["rating"].to_numpy(float)[rated],
+        positive_probability(logits[rated], label_map),
+    )

@@ -37,14 +37,9 @@ from cinesense.config import Settings, TrainSettings
 from cinesense.data.dataset import NEUTRAL, Dataset, balanced_binary, class_weights
 from cinesense.errors import DataError
 from cinesense.files import atomic_directory
-from cinesense.model.balance import balanced_label_map
+from cinesense.model.balance import fit_decision
 from cinesense.model.base import hub_token, resolve_base_model
-from cinesense.model.heads import (
-    NUM_RATINGS,
-    TRAINING_MANIFEST,
-    LabelMap,
-    positive_probability,
-)
+from cinesense.model.heads import NUM_RATINGS, TRAINING_MANIFEST, LabelMap
 from cinesense.model.loop import (
     Budget,
     adamw_with_schedule,
@@ -439,17 +434,7 @@ def _fit_decision(
     )
     predictor = TorchPredictor(model, tokenizer, label_map, None, settings.train.max_length)
     logits = predictor.scores(list(sample["text"]), settings.train.eval_batch_size).logits
-    labelled = (sample["label"] != NEUTRAL).to_numpy()
-    label_map = balanced_label_map(
-        logits[labelled], sample["label"].to_numpy()[labelled], label_map
-    )
-    rated = sample["rating"].notna().to_numpy()
-    calibration = RatingCalibration.fit(
-        logits[rated],
-        sample["rating"].to_numpy(float)[rated],
-        positive_probability(logits[rated], label_map),
-    )
-    return label_map, calibration
+    return fit_decision(sample, logits, label_map)
 
 
 def _base_manifest(base: str) -> dict[str, object] | None:

@@ -63,12 +63,15 @@ class RatingCalibration:
         (on a tie, the flattest slope and the quantile nearest the median)."""
         ratings = np.asarray(ratings, float)
         _enough(ratings)
+        cumulative = _cumulative(logits)
         errors = {}
         for quantile in QUANTILES:
             for slope in CONFIDENCE_SLOPES:
                 candidate = cls(float(quantile), float(slope))
-                rated = candidate.rate(logits, probability_positive)
-                errors[candidate] = np.abs(rated - ratings).mean()
+                read = candidate._read(cumulative, probability_positive)
+                errors[candidate] = np.abs(
+                    on_label_side(read, probability_positive) - ratings
+                ).mean()
         return min(
             errors,
             key=lambda c: (errors[c], abs(c.confidence_slope), abs(c.quantile - 0.5)),
@@ -76,9 +79,9 @@ class RatingCalibration:
 
     def __call__(self, logits: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
         """Each review's quantile of its rating distribution (on either side of the scale)."""
-        logits = np.asarray(logits, np.float64)
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        cumulative = np.cumsum(shifted / shifted.sum(axis=-1, keepdims=True), axis=-1)
+        return self._read(_cumulative(logits), probability_positive)
+
+    def _read(self, cumulative: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
         confidence = np.abs(np.asarray(probability_positive, np.float64) - 0.5)
         quantiles = np.clip(self.quantile + self.confidence_slope * confidence, 0.01, 0.99)
         return (cumulative >= quantiles[:, None]).argmax(axis=-1) + 1.0
@@ -117,6 +120,13 @@ class ScoreCalibration:
 
     def rate(self, logits: np.ndarray, probability_positive: np.ndarray) -> np.ndarray:
         return on_label_side(self(logits), probability_positive)
+
+
+def _cumulative(logits: np.ndarray) -> np.ndarray:
+    """The cumulative rating distribution of each review."""
+    logits = np.asarray(logits, np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return np.cumsum(shifted / shifted.sum(axis=-1, keepdims=True), axis=-1)
 
 
 def _enough(ratings: np.ndarray) -> None:

@@ -70,7 +70,6 @@ def recalibrate_bundle(
         for name in (LABEL_MAP_FILE, CALIBRATION_FILE):
             path = staging / name
             manifest["files"][name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        manifest.pop("rating_calibration", None)  # written by the first version of this step
         manifest["calibration"] = {
             "positive_offset": label_map.positive_offset,
             **calibration.__dict__,

@@ -44,8 +44,8 @@ import scipy.sparse as sp
 from cinesense.data.dataset import NEUTRAL, Dataset, balanced_binary, class_weights
 from cinesense.errors import ModelError
 from cinesense.files import atomic_directory, sha256_file
-from cinesense.model.balance import balanced_label_map
-from cinesense.model.heads import LABEL_MAP_FILE, NUM_RATINGS, LabelMap, positive_probability
+from cinesense.model.balance import balanced_label_map, fit_rating
+from cinesense.model.heads import LABEL_MAP_FILE, NUM_RATINGS, LabelMap
 from cinesense.model.onnx_predict import OnnxPredictor, verify_bundle, write_bundle_manifest
 from cinesense.model.rating import RatingCalibration
 from cinesense.model.wide import MIX_GRID, binary_accuracy, fit_mix
@@ -569,9 +569,7 @@ def stack_bundle(
         tuning_served = stacked_predictor.logits(list(tuning["text"])).astype(np.float64)
         served_map = balanced_label_map(tuning_served, tuning_labels, label_map)
         served_map.save(staging)
-        stacked_predictor = OnnxPredictor(staging, draft, threads=threads)
-        calibration = _fit_calibration(stacked_predictor, validation, seed)
-        calibration.save(staging)
+        _fit_calibration(stacked_predictor, served_map, validation, seed).save(staging)
         stacked_predictor = OnnxPredictor(staging, draft, threads=threads)
         sample_logits = stacked_predictor.logits(list(sample["text"])).astype(np.float64)
         report = {
@@ -683,9 +681,9 @@ def _check_parity(
     return difference
 
 
-def _fit_calibration(predictor: OnnxPredictor, validation: pd.DataFrame, seed: int):
+def _fit_calibration(
+    predictor: OnnxPredictor, label_map: LabelMap, validation: pd.DataFrame, seed: int
+) -> RatingCalibration:
     rated = validation[validation["rating"].notna()]
     rated = rated.sample(n=min(MAX_CALIBRATION_REVIEWS, len(rated)), random_state=seed)
-    logits = predictor.logits(list(rated["text"])).astype(np.float64)
-    probability = positive_probability(logits, predictor.label_map)
-    return RatingCalibration.fit(logits, rated["rating"].to_numpy(float), probability)
+    return fit_rating(rated, predictor.logits(list(rated["text"])).astype(np.float64), label_map)

@@ -20,7 +20,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from cinesense.model.balance import balanced_label_map, can_balance
+from cinesense.model.balance import can_balance, fit_positive_offset
 from cinesense.model.heads import NUM_RATINGS, LabelMap, positive_probability
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,11 @@ def fit_mix(
     scored = []
     for mix in MIX_GRID:
         mixed = mixture_logits(deep_t, wide_t, mix).numpy()
-        read_at = balanced_label_map(mixed, labels, label_map) if balance else label_map
+        read_at = label_map
+        if balance:
+            read_at = replace(
+                label_map, positive_offset=fit_positive_offset(mixed, labels, label_map)
+            )
         scored.append((binary_accuracy(mixed, labels, read_at), -mix))
     accuracy, negative_mix = max(scored)
     return -negative_mix, accuracy
