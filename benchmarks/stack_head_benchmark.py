@@ -34,7 +34,14 @@ from cinesense.pipelines.train import evaluate_served
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import update_markdown, write_entry
-from train_benchmark import DEFAULT_MODEL, report_figures, served_accuracy, ship, stage_dataset
+from train_benchmark import (
+    DEFAULT_MODEL,
+    TRAINING_FIGURES,
+    report_figures,
+    served_accuracy,
+    ship,
+    stage_dataset,
+)
 
 log = logging.getLogger("stack_head_benchmark")
 LATENCY_REVIEWS = 200
@@ -170,10 +177,13 @@ def stage_ship(args: argparse.Namespace, bundle: Path, dataset_dir: Path, metric
         f"sample accuracy {metrics['validation_accuracy_base']} -> "
         f"{metrics['validation_accuracy']} (served INT8 graphs)."
     )
+    # the BERT is the base's, and so is its training
+    base_figures = base_shipped.get("benchmark", {})
+    training = {name: base_figures[name] for name in TRAINING_FIGURES if name in base_figures}
     ship(
         bundle,
         load_dataset(dataset_dir),
-        metrics,
+        {**training, **metrics},
         f"{base_command} && {command}" if base_command else command,
         history,
     )
