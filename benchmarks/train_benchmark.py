@@ -112,6 +112,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="Pretrain and fine-tune in bfloat16 autocast where the CPU has native bfloat16 "
+        "(measured in the precision section of RESULTS.md).",
+    )
+    parser.add_argument(
         "--base-dir",
         type=Path,
         default=None,
@@ -163,6 +169,7 @@ def stage_pretrain(args: argparse.Namespace, dataset_dir: Path) -> Path:
         whole_word_mask=args.whole_word_mask,
         max_steps=args.pretrain_steps,
         max_minutes=None if args.pretrain_steps else args.pretrain_minutes,
+        bf16=args.bf16,
     )
     manifest_path = directory / MANIFEST
     if manifest_path.exists():
@@ -251,6 +258,7 @@ def stage_finetune(
         early_stopping_patience=4,
         shuffle_seed=args.shuffle_seed,
         average_decay=args.average_decay,
+        bf16=args.bf16,
     )
     settings = settings.model_copy(update={"train": train})
     result = finetune(load_dataset(dataset_dir), directory, settings, progress=False)

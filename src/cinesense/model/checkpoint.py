@@ -3,7 +3,8 @@
 A checkpoint belongs to one run: the same texts (fingerprint) and the same model-shaping
 settings. The budget settings (``epochs``, ``max_steps``, ``max_minutes``) may change
 between sittings, which is how a finished run is extended, and so may the masking (a run
-stuck on whole-word masking can go on with token masking from where it is).
+stuck on whole-word masking can go on with token masking from where it is) and the
+precision (bf16).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ STATE_FILE = "training_state.pt"
 META_FILE = "checkpoint.json"
 BUDGET_FIELDS = {"epochs", "max_steps", "max_minutes", "checkpoint_every_minutes"}
 MASKING_FIELDS = {"whole_word_mask"}
+PRECISION_FIELDS = {"bf16"}
+NOT_IDENTITY = BUDGET_FIELDS | MASKING_FIELDS | PRECISION_FIELDS
 
 
 @dataclass
@@ -44,7 +47,7 @@ class PretrainCheckpoint:
         self.directory = directory
         self.identity = {
             "data_fingerprint": fingerprint,
-            "settings": settings.model_dump(exclude=BUDGET_FIELDS | MASKING_FIELDS),
+            "settings": settings.model_dump(exclude=NOT_IDENTITY),
         }
 
     def load(self) -> ResumeState | None:

@@ -47,6 +47,7 @@ from cinesense.model.loop import (
     optimizer_step,
     seed_everything,
     steps_for,
+    training_precision,
 )
 from cinesense.model.predict import TorchPredictor
 from cinesense.model.rating import RatingCalibration
@@ -234,9 +235,10 @@ def finetune(
             model.train()
             input_ids, ratings, labels = train.batch(batch_ids)
             batch = tokenizer.pad({"input_ids": input_ids}, return_tensors="pt")
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits
+            with training_precision(options.bf16):
+                logits = model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                ).logits.float()
             loss = review_loss(logits, ratings, labels, train.class_weights, label_map)
             optimizer_step(model, loss, optimizer, scheduler, budget)
             if average is not None:

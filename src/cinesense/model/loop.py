@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import random
@@ -10,6 +12,26 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere
+    PyTorch emulates it, which is slower than float32."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def training_precision(bf16: bool) -> contextlib.AbstractContextManager:
+    """The forward pass's precision: bfloat16 autocast when asked for and native here
+    (weights, optimizer and gradients stay float32), else float32."""
+    if not bf16:
+        return contextlib.nullcontext()
+    if not native_bf16():
+        log.warning("bf16 asked for, but this CPU has no native bfloat16: training in float32")
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def seed_everything(seed: int) -> None:

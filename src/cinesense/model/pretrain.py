@@ -32,6 +32,7 @@ from cinesense.model.loop import (
     optimizer_step,
     seed_everything,
     steps_for,
+    training_precision,
 )
 from cinesense.model.presets import PRESETS
 from cinesense.model.tokenizer import train_wordpiece
@@ -110,7 +111,9 @@ def pretrain(
     bar.update(budget.step)
     while not budget.done:
         for batch_ids in length_bucketed_batches(lengths, settings.batch_size, rng):
-            loss = masked_lm_loss(model, collator(_padded_offsets(examples, batch_ids)))
+            batch = collator(_padded_offsets(examples, batch_ids))
+            with training_precision(settings.bf16):
+                loss = masked_lm_loss(model, batch)
             optimizer_step(model, loss, optimizer, scheduler, budget)
             running = 0.98 * running + 0.02 * loss.item() if budget.step > 1 else loss.item()
             bar.update(1)
@@ -199,7 +202,8 @@ def masked_lm_loss(model: BertForMaskedLM, batch: dict[str, torch.Tensor]) -> to
     ).last_hidden_state
     labels = batch["labels"]
     masked = labels != -100
-    return torch.nn.functional.cross_entropy(model.cls(hidden[masked]), labels[masked])
+    logits = model.cls(hidden[masked]).float()
+    return torch.nn.functional.cross_entropy(logits, labels[masked])
 
 
 def _save(
