@@ -83,7 +83,7 @@ class PretrainSettings(BaseModel):
         False,
         title="bfloat16",
         description="Compute the forward pass in bfloat16 where the CPU does so natively "
-        "(AVX512-BF16 or AMX; float32 elsewhere): about 1.7x faster training there "
+        "(AVX512-BF16 or AMX; float32 elsewhere): about 1.5x faster training there "
         "(benchmarks/RESULTS.md, precision).",
     )
     warmup_fraction: float = Field(0.05, ge=0, lt=1)
@@ -142,7 +142,7 @@ class TrainSettings(BaseModel):
         False,
         title="bfloat16",
         description="Compute the forward pass in bfloat16 where the CPU does so natively "
-        "(AVX512-BF16 or AMX; float32 elsewhere): about 1.7x faster training there "
+        "(AVX512-BF16 or AMX; float32 elsewhere): about 1.5x faster training there "
         "(benchmarks/RESULTS.md, precision).",
     )
     warmup_fraction: float = Field(0.06, ge=0, lt=1)
@@ -161,6 +161,13 @@ class TrainSettings(BaseModel):
         description="Keep an exponential moving average of the weights with this decay per "
         "step (0.999: about the last 1,000 steps) and validate, keep and save the average "
         "instead of the latest weights. Default: off.",
+    )
+    checkpoint_every_minutes: float | None = Field(
+        10.0,
+        gt=0,
+        description="Save a resumable checkpoint beside the output this often; a rerun of "
+        "a cut-off run with the same data, base and settings continues from it (removed "
+        "once the model is saved). None: never.",
     )
 
 

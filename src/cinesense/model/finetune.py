@@ -39,6 +39,7 @@ from cinesense.errors import DataError
 from cinesense.files import atomic_directory
 from cinesense.model.balance import fit_decision
 from cinesense.model.base import hub_token, resolve_base_model
+from cinesense.model.checkpoint import FinetuneCheckpoint, FinetuneProgress, checkpoint_dir
 from cinesense.model.heads import NUM_RATINGS, TRAINING_MANIFEST, LabelMap
 from cinesense.model.loop import (
     Budget,
@@ -193,6 +194,24 @@ class EarlyStopping:
         else:
             self.misses += 1
 
+    def restore(self, progress: FinetuneProgress) -> None:
+        self.best_accuracy, self.best_step = progress.best_accuracy, progress.best_step
+        self.misses, self.best_state = progress.misses, progress.best_state
+
+    def progress(
+        self, budget: Budget, average: AveragedModel | None, history: list[dict[str, float]]
+    ) -> FinetuneProgress:
+        return FinetuneProgress(
+            step=budget.step,
+            elapsed_s=budget.elapsed,
+            best_accuracy=self.best_accuracy,
+            best_step=self.best_step,
+            misses=self.misses,
+            best_state=self.best_state,
+            average=None if average is None else average.state_dict(),
+            history=history,
+        )
+
 
 def load_for_fine_tuning(base: str, label_map: LabelMap, token: str | None):
     tokenizer = AutoTokenizer.from_pretrained(base, token=token)
@@ -209,17 +228,29 @@ def load_for_fine_tuning(base: str, label_map: LabelMap, token: str | None):
 def finetune(
     dataset: Dataset, out_dir: Path, settings: Settings, progress: bool = True
 ) -> TrainResult:
+    """Fine-tune ``settings.train.base_model`` and save the model at ``out_dir``. A run
+    cut off mid-way (the machine stopped) resumes from the checkpoint beside ``out_dir``
+    when called again the same way (:mod:`cinesense.model.checkpoint`)."""
     options: TrainSettings = settings.train
     seed_everything(options.seed)
     base = resolve_base_model(options.base_model, settings)
     label_map = LabelMap(settings.data.negative_max_rating, settings.data.positive_min_rating)
     model, tokenizer = load_for_fine_tuning(base, label_map, hub_token(settings))
+    checkpoints = FinetuneCheckpoint(
+        checkpoint_dir(out_dir), dataset.manifest.fingerprint, base, _base_manifest(base), options
+    )
+    resumed = checkpoints.load() if options.checkpoint_every_minutes else None
+    if resumed is not None:
+        model, done = resumed.model, resumed.progress
+        log.info("resuming fine-tuning at step %d (%.1f min)", done.step, done.elapsed_s / 60)
     train = _encoded_training_rows(dataset, tokenizer, settings)
     validation = _validation_sample(dataset, options)
     learning_rate = options.learning_rate or default_learning_rate(model.config.hidden_size)
     budget = Budget(
         steps_for(len(train), options.batch_size, options.epochs, options.max_steps),
         options.max_minutes,
+        step=resumed.progress.step if resumed else 0,
+        elapsed_s=resumed.progress.elapsed_s if resumed else 0.0,
     )
     optimizer, scheduler = adamw_with_schedule(
         model, learning_rate, options.weight_decay, budget, options.warmup_fraction
@@ -227,9 +258,19 @@ def finetune(
     stopping = EarlyStopping(options.early_stopping_patience)
     average = _weight_average(model, options.average_decay)
     history: list[dict[str, float]] = []
-    rng = random.Random(options.seed if options.shuffle_seed is None else options.shuffle_seed)
+    if resumed is not None:
+        optimizer.load_state_dict(resumed.optimizer)
+        torch.set_rng_state(resumed.torch_rng)
+        stopping.restore(resumed.progress)
+        if average is not None and resumed.progress.average is not None:
+            average.load_state_dict(resumed.progress.average)
+        history = resumed.progress.history
+    shuffle_seed = options.seed if options.shuffle_seed is None else options.shuffle_seed
+    rng = random.Random(shuffle_seed + budget.step)
     lengths = train.lengths
+    next_checkpoint = budget.elapsed + (options.checkpoint_every_minutes or 0) * 60
     bar = tqdm(total=budget.total_steps, desc="fine-tune", unit="step", disable=not progress)
+    bar.update(budget.step)
     while not (budget.done or stopping.should_stop):
         for batch_ids in length_bucketed_batches(lengths, options.batch_size, rng):
             model.train()
@@ -252,6 +293,9 @@ def finetune(
                 bar.set_postfix(val_acc=f"{accuracy:.3f}")
             if budget.done or stopping.should_stop:
                 break
+            if options.checkpoint_every_minutes and budget.elapsed >= next_checkpoint:
+                checkpoints.save(model, optimizer, stopping.progress(budget, average, history))
+                next_checkpoint = budget.elapsed + options.checkpoint_every_minutes * 60
     bar.close()
     if stopping.best_state is not None:
         model.load_state_dict(stopping.best_state)
@@ -269,6 +313,7 @@ def finetune(
         wide,
     )
     _save(model, tokenizer, label_map, out_dir, settings, dataset, base, result)
+    checkpoints.remove()
     return result
 
 

@@ -24,7 +24,7 @@ from transformers import BertForMaskedLM, DataCollatorForLanguageModeling
 from cinesense.config import PretrainSettings
 from cinesense.errors import DataError
 from cinesense.files import atomic_directory
-from cinesense.model.checkpoint import PretrainCheckpoint
+from cinesense.model.checkpoint import PretrainCheckpoint, checkpoint_dir
 from cinesense.model.loop import (
     Budget,
     adamw_with_schedule,
@@ -169,10 +169,6 @@ def _padded_offsets(examples: list[dict], batch_ids: list[int]) -> list[dict]:
         }
         for example in batch
     ]
-
-
-def checkpoint_dir(out_dir: Path) -> Path:
-    return out_dir.with_name(f"{out_dir.name}.checkpoint")
 
 
 def _encode(tokenizer, texts: Sequence[str], settings: PretrainSettings) -> list[dict]:
