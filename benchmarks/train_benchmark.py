@@ -10,7 +10,8 @@ them), and the bundle becomes the package's default model when it beats the ship
 on validation. Runs on the CPU (2 cores in the committed results) with no network. Every
 stage keeps its output in --work-dir (default ~/.cache/cinesense-bench) and is skipped
 when that output already exists for the same data and settings, so the one-off
-pretraining is not repeated. Writes the ``train`` entry of benchmarks/results.json and
+pretraining is not repeated; pretraining and fine-tuning checkpoint every 10 minutes, and
+the same command resumes a run that was cut off. Writes the ``train`` entry of benchmarks/results.json and
 benchmarks/RESULTS.md.
 """
 
