@@ -52,15 +52,15 @@ def test_a_run_goes_on_with_another_masking(tmp_path, texts):
 def test_whole_word_masking_masks_every_piece_of_a_word(tmp_path, texts):
     from transformers import AutoTokenizer
 
-    from cinesense.model.pretrain import _encode, _padded_offsets, mlm_collator
+    from cinesense.model.pretrain import encode_texts, mlm_collator
 
     settings = TINY_PRETRAIN.model_copy(update={"max_steps": 2, "whole_word_mask": True})
     assert pretrain(texts, tmp_path / "base", settings, progress=False).steps == 2
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "base")
-    examples = _encode(tokenizer, texts[:64], settings)
+    examples = encode_texts(tokenizer, texts[:64], settings)
     collator = mlm_collator(tokenizer, 0.5, whole_word_mask=True)
-    batch = collator(_padded_offsets(examples, list(range(len(examples)))))
-    tokens = [tokenizer.convert_ids_to_tokens(e["input_ids"]) for e in examples]
+    batch = collator(examples.batch(list(range(len(examples)))))
+    tokens = [tokenizer.convert_ids_to_tokens(ids) for ids in examples.rows["input_ids"]]
     masked = batch["labels"] != -100
     for row, pieces in enumerate(tokens):
         for i in range(1, len(pieces)):

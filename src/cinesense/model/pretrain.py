@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 import torch
 from tqdm.auto import tqdm
 from transformers import BertForMaskedLM, DataCollatorForLanguageModeling
@@ -88,8 +89,8 @@ def pretrain(
     else:
         tokenizer, model = state.tokenizer, state.model
         log.info("resuming pretraining at step %d (%.1f min)", state.step, state.elapsed_s / 60)
-    examples = _encode(tokenizer, texts, settings)
-    lengths = [len(example["input_ids"]) for example in examples]
+    examples = encode_texts(tokenizer, texts, settings)
+    lengths = examples.lengths
     collator = mlm_collator(tokenizer, settings.mlm_probability, settings.whole_word_mask)
     budget = Budget(
         steps_for(len(texts), settings.batch_size, settings.epochs, settings.max_steps),
@@ -111,7 +112,7 @@ def pretrain(
     bar.update(budget.step)
     while not budget.done:
         for batch_ids in length_bucketed_batches(lengths, settings.batch_size, rng):
-            batch = collator(_padded_offsets(examples, batch_ids))
+            batch = collator(examples.batch(batch_ids))
             with training_precision(settings.bf16):
                 loss = masked_lm_loss(model, batch)
             optimizer_step(model, loss, optimizer, scheduler, budget)
@@ -153,9 +154,8 @@ def mlm_collator(
     )
 
 
-def _padded_offsets(examples: list[dict], batch_ids: list[int]) -> list[dict]:
+def _padded_offsets(batch: list[dict]) -> list[dict]:
     """The collator pads token ids itself but needs offsets already of one length."""
-    batch = [examples[i] for i in batch_ids]
     if "offset_mapping" not in batch[0]:
         return batch
     longest = max(len(example["input_ids"]) for example in batch)
@@ -171,20 +171,47 @@ def _padded_offsets(examples: list[dict], batch_ids: list[int]) -> list[dict]:
     ]
 
 
-def _encode(tokenizer, texts: Sequence[str], settings: PretrainSettings) -> list[dict]:
-    """Token ids, plus character offsets when whole-word masking needs word boundaries."""
-    encoded = tokenizer(
-        list(texts),
-        truncation=True,
-        max_length=settings.max_length,
-        return_offsets_mapping=settings.whole_word_mask,
+@dataclass
+class EncodedTexts:
+    """Token ids (and character offsets when whole-word masking needs word boundaries) in
+    an Arrow-backed ``datasets.Dataset``: a few bytes per token, where Python lists of the
+    whole corpus held gigabytes."""
+
+    rows: datasets.Dataset
+
+    @property
+    def lengths(self) -> list[int]:
+        return self.rows["length"]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, index: list[int]) -> list[dict]:
+        """The collator's input: one dict per review, offsets padded to one length."""
+        part = self.rows[index]
+        columns = [name for name in part if name != "length"]
+        examples = [{name: part[name][i] for name in columns} for i in range(len(index))]
+        return _padded_offsets(examples)
+
+
+def encode_texts(tokenizer, texts: Sequence[str], settings: PretrainSettings) -> EncodedTexts:
+    def tokenize(batch: dict[str, list]) -> dict[str, list]:
+        encoded = tokenizer(
+            batch["text"],
+            truncation=True,
+            max_length=settings.max_length,
+            return_offsets_mapping=settings.whole_word_mask,
+        )
+        columns = {"input_ids": encoded["input_ids"]}
+        if settings.whole_word_mask:
+            columns["offset_mapping"] = encoded["offset_mapping"]
+        return {**columns, "length": [len(ids) for ids in encoded["input_ids"]]}
+
+    table = datasets.Dataset.from_dict({"text": list(texts)})
+    rows = table.map(
+        tokenize, batched=True, batch_size=4096, remove_columns=["text"], desc="tokenize"
     )
-    if not settings.whole_word_mask:
-        return [{"input_ids": ids} for ids in encoded["input_ids"]]
-    return [
-        {"input_ids": ids, "offset_mapping": offsets}
-        for ids, offsets in zip(encoded["input_ids"], encoded["offset_mapping"], strict=True)
-    ]
+    return EncodedTexts(rows)
 
 
 def masked_lm_loss(model: BertForMaskedLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
