@@ -6,9 +6,10 @@ import json
 import logging
 
 import pytest
+import torch
 
 import cinesense.model.finetune as finetune_module
-from cinesense.model.checkpoint import META_FILE, checkpoint_dir
+from cinesense.model.checkpoint import META_FILE, STATE_FILE, checkpoint_dir
 from cinesense.model.finetune import finetune
 from tests.conftest import tiny_settings
 
@@ -40,18 +41,26 @@ def _settings(home, base, **train):
     return tiny_settings(home, **{**options, **train})
 
 
+def _cut_off(dataset, out, settings, monkeypatch, at: int) -> None:
+    """Fine-tune until the machine stops after step ``at``."""
+    with monkeypatch.context() as patch:
+        patch.setattr(finetune_module, "optimizer_step", _stopping_at(at))
+        with pytest.raises(MachineStopped):
+            finetune(dataset, out, settings, progress=False)
+
+
 def test_a_cut_off_run_resumes_where_its_checkpoint_is(
     tmp_path, tiny_base, sample_dataset, monkeypatch, caplog
 ):
     settings = _settings(tmp_path, tiny_base, average_decay=0.9)
     out = tmp_path / "model"
-    with monkeypatch.context() as patch:
-        patch.setattr(finetune_module, "optimizer_step", _stopping_at(4))
-        with pytest.raises(MachineStopped):
-            finetune(sample_dataset, out, settings, progress=False)
+    _cut_off(sample_dataset, out, settings, monkeypatch, at=4)
     meta = json.loads((checkpoint_dir(out) / META_FILE).read_text())
     assert meta["step"] == 3  # saved after step 3; step 4 never reached its checkpoint
     assert [h["step"] for h in meta["history"]] == [2]
+    state = torch.load(checkpoint_dir(out) / STATE_FILE, weights_only=True)
+    assert int(state["average"]["n_averaged"]) == 3
+    assert state["best_state"] is not None
 
     with caplog.at_level(logging.INFO, logger="cinesense.model.finetune"):
         result = finetune(sample_dataset, out, settings, progress=False)
@@ -68,10 +77,7 @@ def test_a_longer_budget_goes_on_from_the_checkpoint(
     tmp_path, tiny_base, sample_dataset, monkeypatch
 ):
     out = tmp_path / "model"
-    with monkeypatch.context() as patch:
-        patch.setattr(finetune_module, "optimizer_step", _stopping_at(3))
-        with pytest.raises(MachineStopped):
-            finetune(sample_dataset, out, _settings(tmp_path, tiny_base), progress=False)
+    _cut_off(sample_dataset, out, _settings(tmp_path, tiny_base), monkeypatch, at=3)
     longer = _settings(tmp_path, tiny_base, max_steps=8, bf16=True)
     assert finetune(sample_dataset, out, longer, progress=False).steps == 8
 
@@ -80,10 +86,7 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(
     tmp_path, tiny_base, sample_dataset, monkeypatch, caplog
 ):
     out = tmp_path / "model"
-    with monkeypatch.context() as patch:
-        patch.setattr(finetune_module, "optimizer_step", _stopping_at(3))
-        with pytest.raises(MachineStopped):
-            finetune(sample_dataset, out, _settings(tmp_path, tiny_base), progress=False)
+    _cut_off(sample_dataset, out, _settings(tmp_path, tiny_base), monkeypatch, at=3)
     other = _settings(tmp_path, tiny_base, learning_rate=5e-4)
     with caplog.at_level(logging.INFO):
         result = finetune(sample_dataset, out, other, progress=False)
@@ -95,8 +98,5 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(
 def test_no_checkpoint_when_checkpoints_are_off(tmp_path, tiny_base, sample_dataset, monkeypatch):
     out = tmp_path / "model"
     settings = _settings(tmp_path, tiny_base, checkpoint_every_minutes=None)
-    with monkeypatch.context() as patch:
-        patch.setattr(finetune_module, "optimizer_step", _stopping_at(3))
-        with pytest.raises(MachineStopped):
-            finetune(sample_dataset, out, settings, progress=False)
+    _cut_off(sample_dataset, out, settings, monkeypatch, at=3)
     assert not checkpoint_dir(out).exists()
