@@ -147,3 +147,20 @@ def stars(rating: float | None) -> str:
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def positive_share(movie: dict) -> float | None:
+    """The movie's share of positive reviews: estimated from its labels and the model's
+    recall where the model kept it (model/quantify.py), else the share of labels."""
+    estimate = movie.get("estimated_share_positive")
+    return movie["share_positive"] if estimate is None else estimate
+
+
+def positive_share_help(movie: dict) -> str:
+    labelled = percent(movie["share_positive"])
+    if movie.get("estimated_share_positive") is None:
+        return f"긍정으로 분류된 리뷰의 비율 ({labelled})"
+    return (
+        f"긍정 리뷰의 추정 비율. 긍정으로 분류된 리뷰는 {labelled}이며, 검증 리뷰에서 잰 "
+        "모델의 재현율(부정·긍정 리뷰를 맞히는 비율)로 분류 오차를 보정했습니다."
+    )

@@ -166,7 +166,11 @@ st.header(info["title"] or info["movie_id"])
 cols = st.columns(5)
 cols[0].metric("리뷰 수", f"{info['reviews']:,}", help="수집한 리뷰")
 cols[1].metric("분석된 리뷰", f"{info['scored_reviews']:,}")
-cols[2].metric("긍정 비율", webui.percent(info["share_positive"]))
+cols[2].metric(
+    "긍정 비율",
+    webui.percent(webui.positive_share(info)),
+    help=webui.positive_share_help(info),
+)
 ai = info["mean_predicted_rating"]
 site = info["mean_real_rating"]
 cols[3].metric("평균 AI 평점", "—" if ai is None else f"{ai:.2f}")

@@ -3,6 +3,7 @@ commits that never show half a batch, and no champion yet."""
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pytest
 from cinesense.config import Settings
 from cinesense.crawl.fakesite import FakeSite
 from cinesense.crawl.jobs import crawl_movie, read_reviews
+from cinesense.model.heads import LabelMap
 from cinesense.model.onnx_predict import OnnxPredictor, ServedPrediction
 from cinesense.pipelines.score import (
     PREDICTION_COLUMNS,
@@ -33,6 +35,8 @@ MOVIE, SHOWN = "26000100", 34
 
 class WordPredictor:
     """Positive when the review says 좋 (good), confident unless it says 무난 (so-so)."""
+
+    label_map = LabelMap(validation_recall=(0.9, 0.8))
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[ServedPrediction]:
         out = []
@@ -89,6 +93,8 @@ def test_predictions_and_movie_aggregates() -> None:
     movies = movie_aggregates(predictions).set_index("movie_id")
     m1, c1 = movies.loc["m1"], movies.loc["c1"]
     assert m1["reviews"] == 3 and m1["share_positive"] == pytest.approx(2 / 3)
+    # Recall 0.9 negative, 0.8 positive: (2/3 − 0.1) / (0.8 − 0.1) of the reviews are positive.
+    assert m1["estimated_share_positive"] == pytest.approx((2 / 3 - 0.1) / 0.7)
     assert m1["share_uncertain"] == pytest.approx(1 / 3)
     assert m1["mean_predicted_rating"] == pytest.approx((9 + 2 + 9) / 3)
     assert m1["mean_real_rating"] == pytest.approx(6.0) and m1["real_ratings"] == 3
@@ -133,6 +139,21 @@ def test_only_reviews_stored_since_the_last_batch_are_scored(
     assert movie["mean_real_rating"] == pytest.approx(stored["rating"].astype(float).mean())
     expected = (predictions["predicted_label"] == "positive").mean()
     assert movie["share_positive"] == pytest.approx(expected)
+
+
+def test_parts_scored_before_models_kept_their_recall_give_no_estimate(
+    tmp_path: Path, site: FakeSite
+) -> None:
+    settings = crawl_settings(tmp_path, site.url)
+    crawl_movie(settings, "megabox", MOVIE)
+    score_new_reviews(settings, "old", predictor=WordPredictor(), model_version="2")
+    objects = open_store(settings)
+    key = read_manifest(objects).parts[0].key
+    old = pd.read_parquet(io.BytesIO(objects.get_bytes(key)))
+    objects.put_bytes(key, old.drop(columns=["recall_negative", "recall_positive"]).to_parquet())
+    write_movie_aggregates(settings)
+    movie = read_movie_aggregates(settings).iloc[0]
+    assert movie["share_positive"] > 0 and pd.isna(movie["estimated_share_positive"])
 
 
 def test_a_failed_commit_leaves_no_part_behind(

@@ -67,3 +67,17 @@ def test_the_offset_moves_the_probability() -> None:
     assert positive_probability(logits, LabelMap(positive_offset=1.0)) == pytest.approx(
         [1 / (1 + np.e), 0.5]
     )
+
+
+def test_the_label_map_keeps_each_class_recall_at_its_offset(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    labels = (rng.random(4000) < 0.5).astype(int)
+    logits = _logits_with_log_odds(rng.normal(np.where(labels == 1, 1.5, -1.5), 1.5) + 1.0)
+    fitted = balanced_label_map(logits, labels, LabelMap())
+    predicted = positive_probability(logits, fitted) >= 0.5
+    expected = tuple(round(float((predicted == labels)[labels == k].mean()), 4) for k in (0, 1))
+    assert fitted.validation_recall == expected
+    fitted.save(tmp_path)
+    assert LabelMap.load(tmp_path).validation_recall == expected
+    few = balanced_label_map(logits[:30], labels[:30], fitted)
+    assert few.validation_recall is None  # too few reviews of each class to measure it

@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from cinesense.config import AirflowApiSettings, MlflowSettings, ServeSettings, Settings
 from cinesense.crawl.fakesite import FakeSite
 from cinesense.crawl.jobs import crawl_movie, list_movies, read_reviews
+from cinesense.model.heads import LabelMap
+from cinesense.model.quantify import estimated_share
 from cinesense.serving.app import create_app
 from tests.crawl_support import crawl_settings
 from tests.servers import free_port
@@ -51,7 +53,7 @@ def client(
         yield test_client
 
 
-def test_movies_lists_titles_counts_and_scores(client: TestClient) -> None:
+def test_movies_lists_titles_counts_and_scores(client: TestClient, tiny_bundle: Path) -> None:
     response = client.get("/v1/movies")
     assert response.status_code == 200, response.text
     movies = {m["movie_id"]: m for m in response.json()["movies"]}
@@ -60,6 +62,10 @@ def test_movies_lists_titles_counts_and_scores(client: TestClient) -> None:
     assert scored["title"] == "푸른 항구의 여름"
     assert scored["reviews"] == scored["scored_reviews"] > 0
     assert 0 <= scored["share_positive"] <= 1 and 1 <= scored["mean_predicted_rating"] <= 10
+    recall = LabelMap.load(tiny_bundle).validation_recall
+    expected = estimated_share(scored["share_positive"], recall)
+    assert expected is not None, "the tiny model keeps its validation recall"
+    assert scored["estimated_share_positive"] == pytest.approx(expected)
     assert scored["mean_real_rating"] is not None and scored["last_crawled_at"]
     assert movies["26000200"]["title"] == "마지막 기차 & 별빛"  # HTML entity decoded
     waiting = movies[UNSCORED]

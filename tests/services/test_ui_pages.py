@@ -8,6 +8,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 import streamlit as st
@@ -179,6 +180,12 @@ def test_movie_page_shows_a_scored_movie(api: str, monkeypatch: pytest.MonkeyPat
     shown = metrics(app)
     assert shown["리뷰 수"] == shown["분석된 리뷰"] != "0"
     assert shown["평균 AI 평점"] != "—" and shown["사이트 평점"] != "—"
+    listed = httpx.get(api + "/v1/movies").json()["movies"]
+    movie = next(m for m in listed if m["title"] == "푸른 항구의 여름")
+    assert movie["estimated_share_positive"] is not None
+    assert shown["긍정 비율"] == f"{movie['estimated_share_positive'] * 100:.1f}%"
+    share = next(m for m in app.metric if m.label == "긍정 비율")
+    assert f"긍정으로 분류된 리뷰는 {movie['share_positive'] * 100:.1f}%" in share.help
     headings = texts(app.subheader)
     assert "날짜별 긍정·부정 비율" in headings and "평점 분포" in headings
     assert "가장 긍정적인 리뷰" in texts(app.markdown)

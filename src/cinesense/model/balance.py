@@ -58,9 +58,20 @@ def can_balance(labels: np.ndarray) -> bool:
     return min(int((labels == k).sum()) for k in (0, 1)) >= MIN_REVIEWS_PER_CLASS
 
 
+def class_recall(
+    logits: np.ndarray, labels: np.ndarray, label_map: LabelMap
+) -> tuple[float, float]:
+    """Share of the negative and of the positive reviews labelled right at ``label_map``."""
+    predicted = positive_probability(np.asarray(logits, np.float64), label_map) >= 0.5
+    labels = np.asarray(labels)
+    negative, positive = (float((predicted[labels == k] == k).mean()) for k in (0, 1))
+    return round(negative, 4), round(positive, 4)
+
+
 def balanced_label_map(logits: np.ndarray, labels: np.ndarray, label_map: LabelMap) -> LabelMap:
-    """``label_map`` with the offset fitted on these reviews; offset 0 when either class
-    has fewer than MIN_REVIEWS_PER_CLASS reviews to fit it on."""
+    """``label_map`` with the offset fitted on these reviews and each class's recall at
+    it; offset 0 and no recall when either class has fewer than MIN_REVIEWS_PER_CLASS
+    reviews to fit them on."""
     labels = np.asarray(labels)
     if not can_balance(labels):
         log.warning(
@@ -69,8 +80,9 @@ def balanced_label_map(logits: np.ndarray, labels: np.ndarray, label_map: LabelM
             *(int((labels == k).sum()) for k in (0, 1)),
             MIN_REVIEWS_PER_CLASS,
         )
-        return replace(label_map, positive_offset=0.0)
-    return replace(label_map, positive_offset=fit_positive_offset(logits, labels, label_map))
+        return replace(label_map, positive_offset=0.0, validation_recall=None)
+    fitted = replace(label_map, positive_offset=fit_positive_offset(logits, labels, label_map))
+    return replace(fitted, validation_recall=class_recall(logits, labels, fitted))
 
 
 def fit_decision(

@@ -28,6 +28,9 @@ class LabelMap:
     positive_min_rating: int = 9
     labels: tuple[str, str] = ("negative", "positive")
     positive_offset: float = 0.0  # taken from the positive log-odds (model/balance.py)
+    # Recall of the negative and the positive class on labelled validation reviews, at
+    # this offset: what turns a share of labels into an estimated share (model/quantify.py).
+    validation_recall: tuple[float, float] | None = None
 
     @property
     def negative_slice(self) -> slice:
@@ -56,7 +59,15 @@ class LabelMap:
             data["positive_min_rating"],
             tuple(data["labels"]),
             float(data.get("positive_offset", 0.0)),  # files before 2026-12-07 have none
+            _pair(data.get("validation_recall")),
         )
+
+
+def _pair(values: list[float] | None) -> tuple[float, float] | None:
+    if values is None:
+        return None
+    negative, positive = values
+    return float(negative), float(positive)
 
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:

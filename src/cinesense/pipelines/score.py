@@ -8,9 +8,10 @@ Layout in object storage under ``scores/`` (beside the review store)::
 
 :func:`score_new_reviews` scores the reviews stored since the last batch (by crawl time:
 the manifest's ``crawled_until``) with the model behind the ``champion`` alias and
-commits a part; :func:`write_movie_aggregates` recomputes every movie's share of positive
-reviews, mean predicted rating and — where the source has ratings — mean real rating from
-the latest prediction of each review. As in the review store, parts are written before
+commits a part; :func:`write_movie_aggregates` recomputes every movie's share of reviews
+labelled positive, the share of positive reviews estimated from it (model/quantify.py, with
+the recall each prediction's model kept), mean predicted rating and — where the source
+has ratings — mean real rating from the latest prediction of each review. As in the review store, parts are written before
 the manifest that lists them, and readers follow the manifest only. Each batch's summary
 (model version, share positive, mean probability and confidence, share uncertain) stays
 in the manifest, a series to watch for drift.
@@ -31,9 +32,11 @@ from pydantic import BaseModel, Field
 
 from cinesense.config import Settings
 from cinesense.files import safe_name
+from cinesense.model.quantify import estimated_share
 from cinesense.storage import ObjectStore, open_store
 
 if TYPE_CHECKING:
+    from cinesense.model.heads import LabelMap
     from cinesense.model.onnx_predict import ServedPrediction
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,8 @@ PREDICTION_COLUMNS = [
     "predicted_rating",
     "uncertain",
     "truncated",
+    "recall_negative",
+    "recall_positive",
     "model_version",
     "scored_at",
     "batch_id",
@@ -65,6 +70,7 @@ MOVIE_COLUMNS = [
     "movie_title",
     "reviews",
     "share_positive",
+    "estimated_share_positive",
     "share_uncertain",
     "mean_probability_positive",
     "mean_predicted_rating",
@@ -77,6 +83,8 @@ MOVIE_COLUMNS = [
 
 
 class Predictor(Protocol):
+    label_map: LabelMap
+
     def predict(self, texts: list[str], batch_size: int = 64) -> Sequence[ServedPrediction]: ...
 
 
@@ -128,6 +136,7 @@ def score_frame(
     scored_at = scored_at or datetime.now(UTC)
     predictions = predictor.predict(reviews["text"].astype(str).tolist()) if len(reviews) else []
     frame = reviews.reset_index(drop=True)
+    recall = predictor.label_map.validation_recall or (math.nan, math.nan)
     return pd.DataFrame(
         {
             "source": frame["source"].astype(str),
@@ -144,6 +153,8 @@ def score_frame(
             "predicted_rating": [p.rating for p in predictions],
             "uncertain": [p.shown_label(uncertain_below) == "uncertain" for p in predictions],
             "truncated": [p.truncated for p in predictions],
+            "recall_negative": recall[0],
+            "recall_positive": recall[1],
             "model_version": model_version,
             "scored_at": pd.Timestamp(scored_at),
             "batch_id": batch_id,
@@ -164,13 +175,15 @@ def movie_aggregates(predictions: pd.DataFrame, now: datetime | None = None) -> 
     rows = []
     for (source, movie_id), group in latest.groupby(["source", "movie_id"], sort=True):
         real = group["rating"].dropna()
+        share_positive = float((group["predicted_label"] == "positive").mean())
         rows.append(
             {
                 "source": source,
                 "movie_id": movie_id,
                 "movie_title": group["movie_title"].iloc[-1],
                 "reviews": len(group),
-                "share_positive": float((group["predicted_label"] == "positive").mean()),
+                "share_positive": share_positive,
+                "estimated_share_positive": estimated_share(share_positive, _recall(group)),
                 "share_uncertain": float(group["uncertain"].astype(bool).mean()),
                 "mean_probability_positive": float(group["probability_positive"].mean()),
                 "mean_predicted_rating": float(group["predicted_rating"].mean()),
@@ -182,6 +195,15 @@ def movie_aggregates(predictions: pd.DataFrame, now: datetime | None = None) -> 
             }
         )
     return pd.DataFrame(rows, columns=MOVIE_COLUMNS)
+
+
+def _recall(predictions: pd.DataFrame) -> tuple[float, float] | None:
+    """The models' mean validation recall over these predictions; None where a model
+    kept none (bundles and prediction parts before 2026-12-07)."""
+    recall = predictions[["recall_negative", "recall_positive"]].astype(float)
+    if recall.isna().any().any():
+        return None
+    return float(recall["recall_negative"].mean()), float(recall["recall_positive"].mean())
 
 
 def batch_summary(predictions: pd.DataFrame, batch_id: str, version: str) -> BatchSummary:
@@ -276,7 +298,8 @@ def read_predictions(
     frames = [frame for frame in frames if not frame.empty]
     if not frames:
         return pd.DataFrame(columns=PREDICTION_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+    # Parts written before a column existed read it as missing.
+    return pd.concat(frames, ignore_index=True).reindex(columns=PREDICTION_COLUMNS)
 
 
 def write_movie_aggregates(

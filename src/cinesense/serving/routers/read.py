@@ -46,7 +46,14 @@ class MovieSummary(BaseModel):
     title: str
     reviews: int = Field(description="Reviews in the review store.")
     scored_reviews: int = Field(description="Of those, reviews the champion has scored.")
-    share_positive: float | None
+    share_positive: float | None = Field(description="Share of scored reviews labelled positive.")
+    estimated_share_positive: float | None = Field(
+        None,
+        description="Share of positive reviews estimated from the labels and the model's "
+        "validation recall of each class (adjusted classify-and-count): labels miss some "
+        "reviews of each class, so a mostly positive movie has fewer positive labels than "
+        "positive reviews. None where the model kept no recall.",
+    )
     share_uncertain: float | None
     mean_predicted_rating: float | None
     mean_real_rating: float | None = Field(description="The site's own ratings, where it has.")
@@ -282,6 +289,7 @@ def _summary(row: dict[str, Any], aggregates: pd.DataFrame) -> MovieSummary:
         reviews=int(row["reviews"]),
         scored_reviews=int(scores.get("reviews") or 0),
         share_positive=scores.get("share_positive"),
+        estimated_share_positive=scores.get("estimated_share_positive"),
         share_uncertain=scores.get("share_uncertain"),
         mean_predicted_rating=scores.get("mean_predicted_rating"),
         mean_real_rating=scores.get("mean_real_rating"),
