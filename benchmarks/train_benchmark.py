@@ -11,8 +11,8 @@ on validation. Runs on the CPU (2 cores in the committed results) with no networ
 stage keeps its output in --work-dir (default ~/.cache/cinesense-bench) and is skipped
 when that output already exists for the same data and settings, so the one-off
 pretraining is not repeated; pretraining and fine-tuning checkpoint every 10 minutes, and
-the same command resumes a run that was cut off. Writes the ``train`` entry of benchmarks/results.json and
-benchmarks/RESULTS.md.
+the same command resumes a run that was cut off. Writes the ``train`` entry of
+benchmarks/results.json and benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

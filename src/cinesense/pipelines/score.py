@@ -11,8 +11,9 @@ the manifest's ``crawled_until``) with the model behind the ``champion`` alias a
 commits a part; :func:`write_movie_aggregates` recomputes every movie's share of reviews
 labelled positive, the share of positive reviews estimated from it (model/quantify.py, with
 the recall each prediction's model kept), mean predicted rating and — where the source
-has ratings — mean real rating from the latest prediction of each review. As in the review store, parts are written before
-the manifest that lists them, and readers follow the manifest only. Each batch's summary
+has ratings — mean real rating from the latest prediction of each review. As in the
+review store, parts are written before the manifest that lists them, and readers follow
+the manifest only. Each batch's summary
 (model version, share positive, mean probability and confidence, share uncertain) stays
 in the manifest, a series to watch for drift.
 """
