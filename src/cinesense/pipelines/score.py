@@ -13,9 +13,8 @@ labelled positive, the share of positive reviews estimated from it (model/quanti
 the recall each prediction's model kept), mean predicted rating and — where the source
 has ratings — mean real rating from the latest prediction of each review. As in the
 review store, parts are written before the manifest that lists them, and readers follow
-the manifest only. Each batch's summary
-(model version, share positive, mean probability and confidence, share uncertain) stays
-in the manifest, a series to watch for drift.
+the manifest only. Each batch's summary (model version, share positive, mean probability
+and confidence, share uncertain) stays in the manifest, a series to watch for drift.
 """
 
 from __future__ import annotations
