@@ -80,6 +80,8 @@ def test_the_shipped_default_champion_verifies_and_answers() -> None:
     assert shipped["command"].startswith("python benchmarks/train_benchmark.py")
     assert 0.5 < shipped["benchmark"]["accuracy"] <= 1 and shipped["data_fingerprint"]
     predictor = OnnxPredictor.from_bundle(bundle, threads=1)
+    negative, positive = predictor.label_map.validation_recall or (0.0, 0.0)
+    assert min(negative, positive) > 0.8, "movie shares are estimated with this recall"
     good, bad = predictor.predict(["배우들 연기가 정말 좋았어요 최고", "시간 아까운 최악의 영화"])
     assert (good.label, bad.label) == ("positive", "negative")
     assert good.rating > 5 > bad.rating
