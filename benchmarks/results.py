@@ -26,12 +26,27 @@ def machine(threads: int | None = None) -> str:
     return f"{model}, {os.cpu_count()} cores{used}, {memory_gib:.0f} GiB memory, no GPU"
 
 
+def recipe_command(argv: list[str]) -> str:
+    """The command that reproduces an entry, without ``--work-dir``: where this machine
+    keeps its intermediate models is not part of the recipe (nor fit to publish)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--work-dir":
+            skip = True
+        elif not arg.startswith("--work-dir="):
+            kept.append(arg)
+    return "python " + " ".join(kept)
+
+
 def write_entry(name: str, metrics: dict[str, float | int], threads: int | None = None) -> None:
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"benchmarks": {}}
     data["benchmarks"][name] = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(threads),
-        "command": "python " + " ".join(sys.argv),
+        "command": recipe_command(sys.argv),
         "metrics": metrics,
     }
     RESULTS.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
