@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from cinesense.config import UiSettings
+from cinesense.model.quantify import estimated_share_of
 
 
 class ApiError(Exception):
@@ -186,6 +187,8 @@ def merge_analyses(answers: list[dict[str, Any]]) -> dict[str, Any]:
         "share_positive": round(labels["positive"] / count, 4),
         "share_negative": round(labels["negative"] / count, 4),
         "share_uncertain": round(labels["uncertain"] / count, 4),
+        "estimated_share_positive": _estimate(items, answers[-1].get("model_recall")),
+        "model_recall": answers[-1].get("model_recall"),
         "mean_predicted_rating": round(sum(item["rating"] for item in items) / count, 2),
         "mean_real_rating": round(sum(real) / len(real), 2) if real else None,
         "rating_histogram": _histogram([round(item["rating"]) for item in items]),
@@ -204,6 +207,12 @@ def merge_analyses(answers: list[dict[str, Any]]) -> dict[str, Any]:
             {"word": word, "reviews": n} for word, n in counts.most_common(top)
         ]
     return merged
+
+
+def _estimate(items: list[dict[str, Any]], recall: dict[str, float] | None) -> float | None:
+    pair = (recall["negative"], recall["positive"]) if recall else None
+    estimate = estimated_share_of([item["probability_positive"] for item in items], pair)
+    return None if estimate is None else round(estimate, 4)
 
 
 def _histogram(ratings: list[int]) -> dict[str, int]:

@@ -160,7 +160,17 @@ def positive_share_help(movie: dict) -> str:
     labelled = percent(movie["share_positive"])
     if movie.get("estimated_share_positive") is None:
         return f"긍정으로 분류된 리뷰의 비율 ({labelled})"
+    return f"긍정 리뷰의 추정 비율. 긍정으로 분류된 리뷰는 {labelled}이며, {RECALL_CORRECTION}"
+
+
+def estimated_share_help(analysis: dict) -> str:
+    """What the review page's estimated share is, beside its share of labels."""
     return (
-        f"긍정 리뷰의 추정 비율. 긍정으로 분류된 리뷰는 {labelled}이며, 검증 리뷰에서 잰 "
-        "모델의 재현율(부정·긍정 리뷰를 맞히는 비율)로 분류 오차를 보정했습니다."
+        "이 리뷰들 가운데 긍정 리뷰의 추정 비율. 애매한 리뷰도 긍정·부정 어느 쪽에 더 "
+        f"가까운지로 세었고, {RECALL_CORRECTION}"
     )
+
+
+RECALL_CORRECTION = (
+    "검증 리뷰에서 잰 모델의 재현율(부정·긍정 리뷰를 맞히는 비율)로 분류 오차를 보정했습니다."
+)

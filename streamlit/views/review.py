@@ -125,9 +125,15 @@ if state:
     cols[3].metric("애매", webui.percent(result["share_uncertain"]))
     cols[4].metric("평균 AI 평점", f"{result['mean_predicted_rating']:.2f}")
     real = table.dropna(subset=["실제 평점"])
+    estimate = result.get("estimated_share_positive")
+    cols = st.columns(2)
+    if result["count"] > 1 and estimate is not None:
+        cols[0].metric(
+            "추정 긍정 비율", webui.percent(estimate), help=webui.estimated_share_help(result)
+        )
     if len(real):
         mae = (real["AI 평점"] - real["실제 평점"].astype(float)).abs().mean()
-        st.metric("실제 평점과의 평균 절대 오차 (MAE)", f"{mae:.2f}점")
+        cols[1].metric("실제 평점과의 평균 절대 오차 (MAE)", f"{mae:.2f}점")
 
     if result["count"] > 1:
         left, right = st.columns(2)

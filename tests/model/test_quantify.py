@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from cinesense.model.quantify import estimated_share
+from cinesense.model.quantify import estimated_share, estimated_share_of
 
 
 def test_the_estimate_undoes_the_labels_errors() -> None:
@@ -34,3 +34,10 @@ def test_no_estimate_without_a_usable_recall() -> None:
     assert estimated_share(0.6, None) is None
     assert estimated_share(0.6, (math.nan, 0.9)) is None
     assert estimated_share(0.6, (0.55, 0.6)) is None  # barely better than chance
+
+
+def test_probabilities_are_labelled_positive_from_one_half() -> None:
+    probabilities = [0.1, 0.5, 0.7, 0.2]  # half labelled positive
+    assert estimated_share_of(probabilities, (1.0, 1.0)) == pytest.approx(0.5)
+    assert estimated_share_of(probabilities, (0.9, 0.9)) == pytest.approx(0.5)
+    assert estimated_share_of([], (0.9, 0.9)) is None

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from cinesense.config import MlflowSettings, ServeSettings, Settings
 from cinesense.model.onnx_predict import OnnxPredictor
+from cinesense.model.quantify import estimated_share_of
 from cinesense.serving.app import create_app
 from cinesense.serving.batching import MicroBatcher
 from cinesense.serving.logs import JsonFormatter
@@ -124,7 +125,7 @@ def test_malformed_bodies_and_content_types(
     assert message in response.json()["error"]
 
 
-def test_analyze_aggregates_and_finds_keywords(client: TestClient) -> None:
+def test_analyze_aggregates_and_finds_keywords(client: TestClient, tiny_bundle: Path) -> None:
     reviews = [
         {"text": "배우들 연기가 정말 좋았어요 음악도 좋고", "rating": 10},
         {"text": "연기 좋고 음악 좋다 최고", "rating": 9},
@@ -142,6 +143,12 @@ def test_analyze_aggregates_and_finds_keywords(client: TestClient) -> None:
     assert sum(body["real_rating_histogram"].values()) == 3
     assert [item["real_rating"] for item in body["items"]] == [10, 9, 1, None]
     assert body["keyword_method"] == "okt"
+    recall = OnnxPredictor.from_bundle(tiny_bundle).label_map.validation_recall
+    assert recall is not None
+    assert body["model_recall"] == {"negative": recall[0], "positive": recall[1]}
+    probabilities = [item["probability_positive"] for item in body["items"]]
+    estimate = estimated_share_of(probabilities, recall)
+    assert body["estimated_share_positive"] == pytest.approx(estimate, abs=1e-4)
     labelled = {item["label"] for item in body["items"]}
     for side in ("positive", "negative"):
         assert bool(body["keywords"][side]) == (side in labelled)

@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from cinesense.crawl.fakesite import FakeSite
+from cinesense.model.quantify import estimated_share_of
 from cinesense.pipelines.crawl import list_crawl_targets
 from tests.crawl_support import crawl_settings
 from tests.servers import free_port
@@ -99,6 +100,12 @@ def test_many_lines_give_a_summary_keywords_and_a_table(
     app.button[0].click().run()
     assert not app.exception, app.exception
     assert metrics(app)["리뷰 수"] == "4"  # the blank line is not a review
+    result = app.session_state["analysis"]["result"]
+    probabilities = [item["probability_positive"] for item in result["items"]]
+    recall = result["model_recall"]
+    estimate = estimated_share_of(probabilities, (recall["negative"], recall["positive"]))
+    assert estimate is not None  # the tiny bundle keeps its validation recall
+    assert metrics(app)["추정 긍정 비율"] == f"{estimate * 100:.1f}%"
     assert "감성별 키워드" in texts(app.subheader)
     table = app.dataframe[-1].value
     assert len(table) == 4 and set(table["감성"]) <= {"긍정", "부정", "애매"}

@@ -16,10 +16,22 @@ may be read less well than Naver's.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 # Below this gap between the true and the false positive rate the correction divides by
 # almost nothing: no estimate.
 MIN_SEPARATION = 0.2
+
+
+def estimated_share_of(
+    probabilities: Sequence[float], recall: tuple[float, float] | None
+) -> float | None:
+    """:func:`estimated_share` for reviews given by their probability of being positive
+    (labelled positive at 0.5 or more, as the label map labels them)."""
+    if not probabilities:
+        return None
+    labelled = sum(p >= 0.5 for p in probabilities) / len(probabilities)
+    return estimated_share(labelled, recall)
 
 
 def estimated_share(labelled_positive: float, recall: tuple[float, float] | None) -> float | None:

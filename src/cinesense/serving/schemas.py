@@ -47,12 +47,24 @@ class Keyword(BaseModel):
     reviews: int = Field(description="Reviews of this class that use the word.")
 
 
+class ClassRecall(BaseModel):
+    negative: float
+    positive: float
+
+
 class AnalyzeResponse(BaseModel):
     model_version: str
     count: int
     share_positive: float
     share_negative: float
     share_uncertain: float
+    estimated_share_positive: float | None = Field(
+        description="Share of positive reviews estimated from the labels and the model's "
+        "recall (adjusted classify-and-count); null for a model that kept no recall."
+    )
+    model_recall: ClassRecall | None = Field(
+        description="The model's recall of each class on validation reviews."
+    )
     mean_predicted_rating: float
     mean_real_rating: float | None
     rating_histogram: dict[str, int] = Field(description="Predicted ratings rounded to 1-10.")

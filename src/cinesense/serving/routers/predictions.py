@@ -15,12 +15,14 @@ from fastapi import APIRouter, Depends, Request
 
 from cinesense.config import ServeSettings
 from cinesense.model.onnx_predict import ServedPrediction
+from cinesense.model.quantify import estimated_share_of
 from cinesense.serving.keywords import KeywordExtractor
 from cinesense.serving.problems import ERRORS
 from cinesense.serving.routers.deps import BatcherDep, MetricsDep, require_json
 from cinesense.serving.schemas import (
     AnalyzedReview,
     AnalyzeResponse,
+    ClassRecall,
     Prediction,
     PredictResponse,
     request_models,
@@ -73,7 +75,8 @@ def build_router(limits: ServeSettings) -> APIRouter:
             [r.text for r, i in zip(reviews, items, strict=True) if i.label == "negative"],
             limits.keyword_top_k,
         )
-        return aggregate(model.version, items, extractor.method, top)
+        recall = model.predictor.label_map.validation_recall
+        return aggregate(model.version, items, extractor.method, top, recall)
 
     return router
 
@@ -103,7 +106,11 @@ def prediction(served: ServedPrediction, uncertain_below: float) -> Prediction:
 
 
 def aggregate(
-    version: str, items: list[AnalyzedReview], method: str, keywords: dict[str, Any]
+    version: str,
+    items: list[AnalyzedReview],
+    method: str,
+    keywords: dict[str, Any],
+    recall: tuple[float, float] | None,
 ) -> AnalyzeResponse:
     count = len(items)
     labels = Counter(item.label for item in items)
@@ -115,6 +122,10 @@ def aggregate(
         share_positive=round(labels["positive"] / count, 4),
         share_negative=round(labels["negative"] / count, 4),
         share_uncertain=round(labels["uncertain"] / count, 4),
+        estimated_share_positive=_rounded(
+            estimated_share_of([item.probability_positive for item in items], recall)
+        ),
+        model_recall=ClassRecall(negative=recall[0], positive=recall[1]) if recall else None,
         mean_predicted_rating=round(sum(item.rating for item in items) / count, 2),
         mean_real_rating=round(sum(real) / len(real), 2) if real else None,
         rating_histogram={str(r): predicted[str(r)] for r in range(1, 11)},
@@ -125,3 +136,7 @@ def aggregate(
         keywords=keywords,
         items=items,
     )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
