@@ -156,6 +156,11 @@ def positive_share(movie: dict) -> float | None:
     return movie["share_positive"] if estimate is None else estimate
 
 
+RECALL_CORRECTION = (
+    "검증 리뷰에서 잰 모델의 재현율(부정·긍정 리뷰를 맞히는 비율)로 분류 오차를 보정했습니다."
+)
+
+
 def positive_share_help(movie: dict) -> str:
     labelled = percent(movie["share_positive"])
     if movie.get("estimated_share_positive") is None:
@@ -169,8 +174,3 @@ def estimated_share_help(analysis: dict) -> str:
         "이 리뷰들 가운데 긍정 리뷰의 추정 비율. 애매한 리뷰도 긍정·부정 어느 쪽에 더 "
         f"가까운지로 세었고, {RECALL_CORRECTION}"
     )
-
-
-RECALL_CORRECTION = (
-    "검증 리뷰에서 잰 모델의 재현율(부정·긍정 리뷰를 맞히는 비율)로 분류 오차를 보정했습니다."
-)

@@ -31,6 +31,7 @@ from cinesense.model.loop import (
     adamw_with_schedule,
     length_bucketed_batches,
     optimizer_step,
+    row_lengths,
     seed_everything,
     steps_for,
     training_precision,
@@ -181,9 +182,7 @@ class EncodedTexts:
 
     @property
     def lengths(self) -> list[int]:
-        # A plain list: indexing datasets' lazy Column costs a table lookup per review,
-        # minutes per epoch when the batches are sorted by length.
-        return self.rows.data.column("length").to_pylist()
+        return row_lengths(self.rows)
 
     def __len__(self) -> int:
         return len(self.rows)
